@@ -1,0 +1,251 @@
+/**
+ * One suite, run against both stores: the LevelDB store and the in-memory one must behave the
+ * same (style: abstract-level's shared compliance suite).
+ */
+import test from 'ava'
+import type { ExecutionContext } from 'ava'
+import { join } from 'node:path'
+import { LevelStore, MemoryStore } from '../src/store/index.js'
+import type { LogEntry, Mutation, Store, StoredRecord } from '../src/store/index.js'
+import { DataDirLockedError, StorageError } from '../src/errors.js'
+import { tempDir } from './helpers/tmp.js'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+interface Kind {
+  name: string
+  make: (t: ExecutionContext) => Promise<Store>
+}
+
+const kinds: Kind[] = [
+  { name: 'memory', make: async () => new MemoryStore() },
+  {
+    name: 'level',
+    make: async t => new LevelStore({ location: join(await tempDir(t), 'db') })
+  }
+]
+
+async function open (t: ExecutionContext, kind: Kind): Promise<Store> {
+  const s = await kind.make(t)
+  await s.open()
+  t.teardown(async () => { await s.close() })
+  return s
+}
+
+/** Builds consecutive single-mutation entries on top of a store's state. */
+function put (s: Store, key: string, value: string, extra: Partial<StoredRecord> = {}, existed = false, prevExpiresAt?: number): LogEntry {
+  const revision = s.state.revision + 1
+  const m: Mutation = { type: 'put', key, existed, record: { value: enc.encode(value), revision, createRevision: revision, version: 1, ...extra } }
+  if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
+  return { index: s.state.index + 1, term: 0, revision, mutations: [m] }
+}
+
+function del (s: Store, key: string, prevExpiresAt?: number): LogEntry {
+  const m: Mutation = { type: 'del', key, expired: false }
+  if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
+  return { index: s.state.index + 1, term: 0, revision: s.state.revision + 1, mutations: [m] }
+}
+
+async function collect (it: AsyncIterable<[string, StoredRecord]>): Promise<string[]> {
+  const out: string[] = []
+  for await (const [k, r] of it) out.push(`${k}=${dec.decode(r.value)}`)
+  return out
+}
+
+for (const kind of kinds) {
+  const name = (s: string): string => `${kind.name} store: ${s}`
+
+  test(name('a fresh store is empty at revision 0'), async t => {
+    const s = await open(t, kind)
+    t.deepEqual(s.state, { index: 0, term: 0, revision: 0, keys: 0, compactedRevision: 0, firstLogIndex: 1 })
+    t.is(await s.get('a'), undefined)
+    t.deepEqual(await collect(s.range({})), [])
+    t.is(await s.nextExpiry(), undefined)
+  })
+
+  test(name('appended puts and deletes are readable and counted'), async t => {
+    const s = await open(t, kind)
+    await s.append([put(s, 'a', '1')])
+    await s.append([put(s, 'b', '2')])
+    t.is(s.state.revision, 2)
+    t.is(s.state.keys, 2)
+    const a = await s.get('a')
+    t.is(dec.decode(a?.value), '1')
+    t.is(a?.revision, 1)
+    await s.append([del(s, 'a')])
+    t.is(await s.get('a'), undefined)
+    t.is(s.state.keys, 1)
+    t.deepEqual((await s.getMany(['a', 'b', 'c'])).map(r => r === undefined ? undefined : dec.decode(r.value)), [undefined, '2', undefined])
+  })
+
+  test(name('several entries append as one group'), async t => {
+    const s = await open(t, kind)
+    const e1 = put(s, 'a', '1')
+    const e2: LogEntry = { index: 2, term: 0, revision: 2, mutations: [{ type: 'put', key: 'b', existed: false, record: { value: enc.encode('2'), revision: 2, createRevision: 2, version: 1 } }] }
+    await s.append([e1, e2])
+    t.is(s.state.index, 2)
+    t.deepEqual(await collect(s.range({})), ['a=1', 'b=2'])
+    t.deepEqual((await s.readLog(1, 10)).map(e => e.revision), [1, 2])
+  })
+
+  test(name('append refuses entries that do not continue the log, and writes nothing'), async t => {
+    const s = await open(t, kind)
+    await s.append([put(s, 'a', '1')])
+    const gap = { ...put(s, 'b', '2'), index: 5 }
+    await t.throwsAsync(s.append([gap]), { instanceOf: StorageError })
+    const badRevision = { ...put(s, 'b', '2'), revision: 7 }
+    await t.throwsAsync(s.append([badRevision]), { instanceOf: StorageError })
+    const older = { ...put(s, 'b', '2'), term: 0 }
+    await s.append([older])
+    await t.throwsAsync(s.append([{ ...put(s, 'c', '3'), term: 0 }, { index: 9, term: 0, revision: 4, mutations: [] }]), { instanceOf: StorageError })
+    t.is(s.state.revision, 2)
+    t.is(await s.get('c'), undefined)
+  })
+
+  test(name('history answers reads at older revisions, including deletes'), async t => {
+    const s = await open(t, kind)
+    await s.append([put(s, 'k', 'v1')]) // 1
+    await s.append([put(s, 'other', 'x')]) // 2
+    await s.append([put(s, 'k', 'v2', { createRevision: 1, version: 2 }, true)]) // 3
+    await s.append([del(s, 'k')]) // 4
+    await s.append([put(s, 'k', 'v3')]) // 5
+    const at = async (rev: number): Promise<string | undefined> => {
+      const r = await s.getAt('k', rev)
+      return r === undefined ? undefined : dec.decode(r.value)
+    }
+    t.deepEqual([await at(0), await at(1), await at(2), await at(3), await at(4), await at(5)], [undefined, 'v1', 'v1', 'v2', undefined, 'v3'])
+    t.is((await s.getAt('k', 3))?.version, 2)
+  })
+
+  test(name('range honours prefix, start, end, reverse and UTF-8 byte order'), async t => {
+    const s = await open(t, kind)
+    for (const k of ['b', 'a/2', 'a/1', 'a', 'a/10', 'ab', 'é', 'z', '😀', 'a\u0000x']) await s.append([put(s, k, k)])
+    const keys = async (b: Parameters<Store['range']>[0]): Promise<string[]> => (await collect(s.range(b))).map(x => x.split('=')[0])
+    t.deepEqual(await keys({}), ['a', 'a\u0000x', 'a/1', 'a/10', 'a/2', 'ab', 'b', 'z', 'é', '😀'])
+    t.deepEqual(await keys({ prefix: 'a/' }), ['a/1', 'a/10', 'a/2'])
+    t.deepEqual(await keys({ prefix: 'a/', reverse: true }), ['a/2', 'a/10', 'a/1'])
+    t.deepEqual(await keys({ gte: 'a/10', lt: 'b' }), ['a/10', 'a/2', 'ab'])
+    t.deepEqual(await keys({ prefix: 'a', gte: 'a/', lt: 'a/2' }), ['a/1', 'a/10'])
+    t.deepEqual(await keys({ prefix: 'a/', gte: 'b' }), [])
+    t.deepEqual(await keys({ gte: 'z' }), ['z', 'é', '😀'])
+    t.deepEqual(await keys({ prefix: '' }), await keys({}))
+  })
+
+  test(name('the expiry index follows puts, overwrites and deletes exactly'), async t => {
+    const s = await open(t, kind)
+    await s.append([put(s, 'a', '1', { expiresAt: 1000 })])
+    await s.append([put(s, 'b', '1', { expiresAt: 500 })])
+    await s.append([put(s, 'c', '1')])
+    t.is(await s.nextExpiry(), 500)
+    t.deepEqual(await s.expiring(999, 10), [{ key: 'b', expiresAt: 500 }])
+    t.deepEqual(await s.expiring(1000, 10), [{ key: 'b', expiresAt: 500 }, { key: 'a', expiresAt: 1000 }])
+    t.deepEqual(await s.expiring(1000, 1), [{ key: 'b', expiresAt: 500 }])
+    // overwrite b with a later expiry: the old index entry goes
+    await s.append([put(s, 'b', '2', { expiresAt: 2000 }, true, 500)])
+    t.deepEqual(await s.expiring(1500, 10), [{ key: 'a', expiresAt: 1000 }])
+    // delete a: its index entry goes
+    await s.append([del(s, 'a', 1000)])
+    t.is(await s.nextExpiry(), 2000)
+    // overwrite b without expiry: no index entry left
+    await s.append([put(s, 'b', '3', {}, true, 2000)])
+    t.is(await s.nextExpiry(), undefined)
+  })
+
+  test(name('readLog returns entries in order from an index with a limit'), async t => {
+    const s = await open(t, kind)
+    for (let i = 0; i < 10; i++) await s.append([put(s, `k${i}`, String(i))])
+    const entries = await s.readLog(4, 3)
+    t.deepEqual(entries.map(e => e.index), [4, 5, 6])
+    t.is(entries[0].mutations[0].key, 'k3')
+    t.deepEqual(await s.readLog(11, 5), [])
+  })
+
+  test(name('compaction keeps every read at or above the floor and drops the log below it'), async t => {
+    const s = await open(t, kind)
+    await s.append([put(s, 'a', 'a1')]) // 1
+    await s.append([put(s, 'b', 'b1')]) // 2
+    await s.append([put(s, 'a', 'a2', { createRevision: 1, version: 2 }, true)]) // 3
+    await s.append([del(s, 'b')]) // 4
+    await s.append([put(s, 'c', 'c1')]) // 5
+    await s.append([put(s, 'a', 'a3', { createRevision: 1, version: 3 }, true)]) // 6
+    const before = new Map<string, Array<string | undefined>>()
+    for (const k of ['a', 'b', 'c']) {
+      const vals: Array<string | undefined> = []
+      for (let r = 4; r <= 6; r++) { const x = await s.getAt(k, r); vals.push(x === undefined ? undefined : dec.decode(x.value)) }
+      before.set(k, vals)
+    }
+    await s.compact(4)
+    t.is(s.state.compactedRevision, 4)
+    t.is(s.state.firstLogIndex, 4)
+    t.deepEqual((await s.readLog(1, 10)).map(e => e.revision), [4, 5, 6])
+    for (const k of ['a', 'b', 'c']) {
+      const vals: Array<string | undefined> = []
+      for (let r = 4; r <= 6; r++) { const x = await s.getAt(k, r); vals.push(x === undefined ? undefined : dec.decode(x.value)) }
+      t.deepEqual(vals, before.get(k), `reads of ${k} at 4..6 unchanged`)
+    }
+    // compacting again lower is a no-op; beyond the revision is refused
+    await s.compact(2)
+    t.is(s.state.compactedRevision, 4)
+    await t.throwsAsync(s.compact(99), { instanceOf: StorageError })
+    // writes continue normally after compaction
+    await s.append([put(s, 'd', 'd1')])
+    t.is(s.state.revision, 7)
+  })
+}
+
+test('level store: a reopened store has exactly its data, revision and log', async t => {
+  const dir = await tempDir(t)
+  const s1 = new LevelStore({ location: join(dir, 'db') })
+  await s1.open()
+  await s1.append([put(s1, 'a', '1', { expiresAt: 9_999_999_999_999 })])
+  await s1.append([put(s1, 'b', '2')])
+  await s1.append([del(s1, 'b')])
+  const state = { ...s1.state }
+  await s1.close()
+  const s2 = new LevelStore({ location: join(dir, 'db') })
+  await s2.open()
+  t.teardown(async () => { await s2.close() })
+  t.deepEqual(s2.state, state)
+  t.deepEqual(await collect(s2.range({})), ['a=1'])
+  t.is((await s2.readLog(1, 10)).length, 3)
+  t.is(await s2.nextExpiry(), 9_999_999_999_999)
+})
+
+test('level store: a second open of a directory in use fails with DataDirLockedError naming it', async t => {
+  const dir = await tempDir(t)
+  const s1 = new LevelStore({ location: join(dir, 'db'), dataDir: dir })
+  await s1.open()
+  t.teardown(async () => { await s1.close() })
+  const s2 = new LevelStore({ location: join(dir, 'db'), dataDir: dir })
+  const err = await t.throwsAsync(s2.open(), { instanceOf: DataDirLockedError })
+  t.true(err?.message.includes(dir))
+  t.is(err?.code, 'DATA_DIR_LOCKED')
+})
+
+test('level store: compaction of thousands of revisions is chunked and complete', async t => {
+  const dir = await tempDir(t)
+  const s = new LevelStore({ location: join(dir, 'db') })
+  await s.open()
+  t.teardown(async () => { await s.close() })
+  for (let i = 0; i < 3000; i += 100) {
+    const entries: LogEntry[] = []
+    for (let j = 0; j < 100; j++) {
+      const n = i + j
+      const revision = n + 1
+      const key = `k${n % 50}`
+      entries.push({ index: revision, term: 0, revision, mutations: [{ type: 'put', key, existed: n >= 50, record: { value: enc.encode(String(n)), revision, createRevision: (n % 50) + 1, version: Math.floor(n / 50) + 1 } }] })
+    }
+    await s.append(entries, { sync: false })
+  }
+  await s.compact(2900)
+  t.is(s.state.firstLogIndex, 2900)
+  t.is((await s.readLog(1, 5))[0].index, 2900)
+  // every key still reads correctly at the floor and at the head
+  for (let k = 0; k < 50; k++) {
+    const atFloor = await s.getAt(`k${k}`, 2900)
+    const expect = 2899 - ((2899 - k) % 50)
+    t.is(dec.decode(atFloor?.value), String(expect))
+  }
+  t.is(s.state.keys, 50)
+})
