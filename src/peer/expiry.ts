@@ -63,7 +63,6 @@ export class ExpirySweeper {
       this.scheduledAt = Infinity
       this.sweeping ??= this.sweep().finally(() => { this.sweeping = undefined })
     }, Math.min(MAX_DELAY, Math.max(0, at - this.now())))
-    this.timer.unref()
   }
 
   private async sweep (): Promise<void> {

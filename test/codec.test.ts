@@ -1,0 +1,77 @@
+/**
+ * Binary encodings: round trips, order-preserving keys, and malformed input that must become a
+ * DecodeError (never another exception, never a wrong value).
+ */
+import test from 'ava'
+import { DecodeError, Reader, Writer } from '../src/codec/bytes.js'
+import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord, encodeTombstone, historyKey, logKey, compareBytes, decodeState, encodeState } from '../src/store/codec.js'
+import type { LogEntry } from '../src/store/types.js'
+
+test('varints round-trip across the safe integer range', t => {
+  const values = [0, 1, 127, 128, 300, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]
+  const w = new Writer(1)
+  for (const v of values) w.varint(v).u64(v)
+  const r = new Reader(w.finish())
+  for (const v of values) {
+    t.is(r.varint(), v)
+    t.is(r.u64(), v)
+  }
+  r.end()
+})
+
+test('u64 keys sort bytewise in numeric order', t => {
+  const nums = [0, 1, 255, 256, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3]
+  for (let i = 1; i < nums.length; i++) {
+    t.true(compareBytes(logKey(nums[i - 1]), logKey(nums[i])) < 0)
+    t.true(compareBytes(historyKey('k', nums[i - 1]), historyKey('k', nums[i])) < 0)
+  }
+  // history of one key is contiguous: a longer key never lands between two revisions of "k"
+  t.true(compareBytes(historyKey('k', 2 ** 40), historyKey('k\u0000', 0)) < 0)
+})
+
+test('records and log entries round-trip', t => {
+  const record = { value: new Uint8Array([0, 1, 2, 255]), revision: 9, createRevision: 3, version: 2, expiresAt: 1_700_000_000_000 }
+  t.deepEqual(decodeRecord(encodeRecord(record)), record)
+  const plain = { value: new Uint8Array(0), revision: 1, createRevision: 1, version: 1 }
+  t.deepEqual(decodeRecord(encodeRecord(plain)), plain)
+  t.is(decodeRecord(encodeTombstone(5)), undefined)
+  const entry: LogEntry = {
+    index: 12,
+    term: 3,
+    revision: 10,
+    mutations: [
+      { type: 'put', key: 'ключ', existed: true, prevExpiresAt: 5, record },
+      { type: 'del', key: 'gone', expired: true }
+    ]
+  }
+  t.deepEqual(decodeLogEntry(encodeLogEntry(entry)), entry)
+  const state = { index: 4, term: 2, revision: 3, keys: 1, compactedRevision: 0, firstLogIndex: 1 }
+  t.deepEqual(decodeState(encodeState(state)), state)
+})
+
+test('truncated, padded or garbage log entries fail with DecodeError only', t => {
+  const entry: LogEntry = { index: 1, term: 1, revision: 1, mutations: [{ type: 'put', key: 'a', existed: false, record: { value: new Uint8Array([1, 2, 3]), revision: 1, createRevision: 1, version: 1 } }] }
+  const bytes = encodeLogEntry(entry)
+  for (let n = 0; n < bytes.length; n++) {
+    t.throws(() => decodeLogEntry(bytes.subarray(0, n)), { instanceOf: DecodeError }, `truncated to ${n}`)
+  }
+  t.throws(() => decodeLogEntry(Uint8Array.of(...bytes, 0)), { instanceOf: DecodeError })
+  let seed = 42
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed }
+  for (let i = 0; i < 2000; i++) {
+    const junk = Uint8Array.from({ length: rand() % 40 }, () => rand() % 256)
+    junk[0] = 1
+    try {
+      decodeLogEntry(junk)
+    } catch (err) {
+      t.true(err instanceof DecodeError, String(err))
+    }
+  }
+})
+
+test('varints longer than 8 bytes or beyond 2^53 are refused', t => {
+  t.throws(() => new Reader(new Uint8Array(9).fill(0x80)).varint(), { instanceOf: DecodeError })
+  t.throws(() => new Reader(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)).varint(), { instanceOf: DecodeError })
+  t.throws(() => new Reader(Uint8Array.of(5, 1, 2)).bytes(), { instanceOf: DecodeError })
+  t.throws(() => new Reader(Uint8Array.of(3, 1, 2, 3)).bytes(2), { instanceOf: DecodeError })
+})
