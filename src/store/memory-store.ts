@@ -76,7 +76,7 @@ export class MemoryStore implements Store {
     }
   }
 
-  async append (entries: LogEntry[]): Promise<void> {
+  async append (entries: LogEntry[], _options?: { sync?: boolean }): Promise<void> {
     this.check()
     if (entries.length === 0) return
     const next = stateAfter(this.current, entries)
