@@ -35,6 +35,12 @@ export interface PeerOptions {
    * @default 100000
    */
   retainRevisions?: number
+  /**
+   * Bytes of recently written or read records kept in memory, so writes to hot keys need no
+   * disk read. 0 disables the cache.
+   * @default 33554432 (32 MiB)
+   */
+  cacheBytes?: number
   /** Logger factory (libp2p's ComponentLogger); debug output is enabled with DEBUG=kvgrid:*. */
   logger?: ComponentLogger
 }
@@ -47,6 +53,7 @@ export interface ResolvedOptions {
   maxKeyBytes: number
   maxBatchWrites: number
   retainRevisions: number
+  cacheBytes: number
   logger: ComponentLogger
 }
 
@@ -55,7 +62,8 @@ export const DEFAULTS = {
   fsync: true,
   maxValueBytes: 1024 * 1024,
   maxBatchWrites: 4096,
-  retainRevisions: 100_000
+  retainRevisions: 100_000,
+  cacheBytes: 32 * 1024 * 1024
 } as const
 
 function positiveInt (name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -82,6 +90,7 @@ export function resolveOptions (init: PeerOptions): ResolvedOptions {
     maxKeyBytes: MAX_KEY_BYTES,
     maxBatchWrites: positiveInt('maxBatchWrites', init.maxBatchWrites, DEFAULTS.maxBatchWrites, 1_000_000),
     retainRevisions: positiveInt('retainRevisions', init.retainRevisions, DEFAULTS.retainRevisions),
+    cacheBytes: init.cacheBytes === 0 ? 0 : positiveInt('cacheBytes', init.cacheBytes, DEFAULTS.cacheBytes, 16 * 1024 * 1024 * 1024),
     logger: init.logger ?? defaultLogger()
   }
 }

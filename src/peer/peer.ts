@@ -62,6 +62,7 @@ export class Peer implements KvPeer {
     this.store = internals.store ?? new LevelStore({
       location: join(opts.dataDir, 'db'),
       dataDir: opts.dataDir,
+      cacheBytes: opts.cacheBytes,
       log: opts.logger.forComponent('kvgrid:store')
     })
     this.sequencer = new Sequencer({

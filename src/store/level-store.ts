@@ -13,6 +13,7 @@ import {
   expiryKey, historyKey, keyOfDataKey, logKey, metaKey
 } from './codec.js'
 import { emptyState, stateAfter } from './state.js'
+import { RecordCache } from './record-cache.js'
 import type { ExpiryCandidate, KeyBounds, LogEntry, Store, StoreState, StoredRecord } from './types.js'
 
 type Bytes = Uint8Array
@@ -34,6 +35,8 @@ export interface LevelStoreInit {
   location: string
   /** Directory named in errors (the peer's dataDir). */
   dataDir?: string
+  /** Bytes of latest records kept in memory (0 disables). @default 33554432 (32 MiB) */
+  cacheBytes?: number
   log?: Logger
 }
 
@@ -44,12 +47,14 @@ export class LevelStore implements Store {
   private readonly log?: Logger
   private current: StoreState = emptyState()
   private opened = false
+  private readonly cache: RecordCache
   /** Serialises state-changing batches (append, compaction steps). */
   private writing: Promise<unknown> = Promise.resolve()
 
   constructor (init: LevelStoreInit) {
     this.db = new ClassicLevel<Bytes, Bytes>(init.location, { keyEncoding: 'view', valueEncoding: 'view' })
     this.dataDir = init.dataDir ?? init.location
+    this.cache = new RecordCache(init.cacheBytes ?? 32 * 1024 * 1024)
     this.log = init.log
   }
 
@@ -84,13 +89,26 @@ export class LevelStore implements Store {
   }
 
   async get (key: string): Promise<StoredRecord | undefined> {
-    const raw = await this.db.get(dataKey(key))
-    return raw === undefined ? undefined : decodeRecord(raw)
+    return (await this.getMany([key]))[0]
   }
 
   async getMany (keys: string[]): Promise<Array<StoredRecord | undefined>> {
-    const raws = await this.db.getMany(keys.map(dataKey))
-    return raws.map(raw => raw === undefined ? undefined : decodeRecord(raw))
+    const out: Array<StoredRecord | undefined> = new Array(keys.length)
+    const misses: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      if (this.cache.has(keys[i])) out[i] = this.cache.get(keys[i])
+      else misses.push(i)
+    }
+    if (misses.length === 0) return out
+    const generation = this.cache.generation
+    const raws = await this.db.getMany(misses.map(i => dataKey(keys[i])))
+    const fill = generation === this.cache.generation
+    misses.forEach((i, j) => {
+      const raw = raws[j]
+      out[i] = raw === undefined ? undefined : decodeRecord(raw)
+      if (fill) this.cache.set(keys[i], out[i] === undefined ? undefined : { ...out[i] as StoredRecord, value: (out[i] as StoredRecord).value.slice() })
+    })
+    return out
   }
 
   async getAt (key: string, revision: number): Promise<StoredRecord | undefined> {
@@ -131,25 +149,34 @@ export class LevelStore implements Store {
 
   private async appendNow (entries: LogEntry[], sync: boolean): Promise<void> {
     const next = stateAfter(this.current, entries)
-    const ops: BatchOp[] = []
+    // A chained batch: measured several times cheaper per op than the array form here.
+    const batch = this.db.batch()
     for (const e of entries) {
-      ops.push({ type: 'put', key: logKey(e.index), value: encodeLogEntry(e) })
+      batch.put(logKey(e.index), encodeLogEntry(e))
       for (const m of e.mutations) {
-        if (m.prevExpiresAt !== undefined) ops.push({ type: 'del', key: expiryKey(m.prevExpiresAt, m.key) })
+        if (m.prevExpiresAt !== undefined) batch.del(expiryKey(m.prevExpiresAt, m.key))
         if (m.type === 'put') {
           const value = encodeRecord(m.record)
-          ops.push({ type: 'put', key: dataKey(m.key), value })
-          ops.push({ type: 'put', key: historyKey(m.key, e.revision), value })
-          if (m.record.expiresAt !== undefined) ops.push({ type: 'put', key: expiryKey(m.record.expiresAt, m.key), value: EMPTY })
+          batch.put(dataKey(m.key), value)
+          batch.put(historyKey(m.key, e.revision), value)
+          if (m.record.expiresAt !== undefined) batch.put(expiryKey(m.record.expiresAt, m.key), EMPTY)
         } else {
-          ops.push({ type: 'del', key: dataKey(m.key) })
-          ops.push({ type: 'put', key: historyKey(m.key, e.revision), value: encodeTombstone(e.revision) })
+          batch.del(dataKey(m.key))
+          batch.put(historyKey(m.key, e.revision), encodeTombstone(e.revision))
         }
       }
     }
-    ops.push({ type: 'put', key: STATE_KEY, value: encodeState(next) })
-    await this.db.batch(ops, { sync })
+    batch.put(STATE_KEY, encodeState(next))
+    this.cache.generation++
+    try {
+      await batch.write({ sync })
+    } finally {
+      this.cache.generation++
+    }
     this.current = next
+    for (const e of entries) {
+      for (const m of e.mutations) this.cache.set(m.key, m.type === 'put' ? m.record : undefined)
+    }
   }
 
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {
