@@ -194,6 +194,18 @@ for (const kind of kinds) {
   })
 }
 
+for (const kind of kinds) {
+  test(`${kind.name} store: meta values are stored apart from data and revision`, async t => {
+    const s = await open(t, kind)
+    t.is(await s.getMeta('arbiter'), undefined)
+    await s.putMeta('arbiter', Uint8Array.of(1, 2, 3))
+    t.deepEqual(await s.getMeta('arbiter'), Uint8Array.of(1, 2, 3))
+    t.is(s.state.revision, 0)
+    t.deepEqual(await collect(s.range({})), [])
+    await t.throwsAsync(s.putMeta('state', Uint8Array.of(1)), { instanceOf: StorageError })
+  })
+}
+
 test('level store: a reopened store has exactly its data, revision and log', async t => {
   const dir = await tempDir(t)
   const s1 = new LevelStore({ location: join(dir, 'db') })
@@ -201,6 +213,7 @@ test('level store: a reopened store has exactly its data, revision and log', asy
   await s1.append([put(s1, 'a', '1', { expiresAt: 9_999_999_999_999 })])
   await s1.append([put(s1, 'b', '2')])
   await s1.append([del(s1, 'b')])
+  await s1.putMeta('arbiter', Uint8Array.of(7))
   const state = { ...s1.state }
   await s1.close()
   const s2 = new LevelStore({ location: join(dir, 'db') })
@@ -210,6 +223,7 @@ test('level store: a reopened store has exactly its data, revision and log', asy
   t.deepEqual(await collect(s2.range({})), ['a=1'])
   t.is((await s2.readLog(1, 10)).length, 3)
   t.is(await s2.nextExpiry(), 9_999_999_999_999)
+  t.deepEqual(await s2.getMeta('arbiter'), Uint8Array.of(7))
 })
 
 test('level store: a second open of a directory in use fails with DataDirLockedError naming it', async t => {

@@ -179,6 +179,17 @@ export class LevelStore implements Store {
     }
   }
 
+  async getMeta (name: string): Promise<Uint8Array | undefined> {
+    if (name === 'state') throw new StorageError('meta name "state" is reserved')
+    const v = await this.db.get(metaKey(name))
+    return v === undefined ? undefined : new Uint8Array(v)
+  }
+
+  async putMeta (name: string, value: Uint8Array): Promise<void> {
+    if (name === 'state') throw new StorageError('meta name "state" is reserved')
+    await this.exclusive(async () => { await this.db.put(metaKey(name), value, { sync: true }) })
+  }
+
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {
     const values = await this.db.values({ gte: logKey(fromIndex), lt: LOG_END, limit }).all()
     return values.map(decodeLogEntry)

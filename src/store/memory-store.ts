@@ -26,6 +26,7 @@ export class MemoryStore implements Store {
   /** key → [revision, record | undefined (tombstone)] in ascending revision. */
   private readonly history = new Map<string, Array<[number, StoredRecord | undefined]>>()
   private readonly log = new Map<number, LogEntry>()
+  private readonly meta = new Map<string, Uint8Array>()
   private opened = false
 
   get state (): Readonly<StoreState> {
@@ -95,6 +96,17 @@ export class MemoryStore implements Store {
       }
     }
     this.current = next
+  }
+
+  async getMeta (name: string): Promise<Uint8Array | undefined> {
+    this.check()
+    return this.meta.get(name)?.slice()
+  }
+
+  async putMeta (name: string, value: Uint8Array): Promise<void> {
+    this.check()
+    if (name === 'state') throw new StorageError('meta name "state" is reserved')
+    this.meta.set(name, value.slice())
   }
 
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {

@@ -119,4 +119,8 @@ export interface Store {
    * interleave with appends; an aborted `signal` stops it between steps (the floor already moved).
    */
   compact (revision: number, options?: { signal?: AbortSignal }): Promise<void>
+  /** A named meta value (e.g. the arbiter's persisted state), or undefined. */
+  getMeta (name: string): Promise<Uint8Array | undefined>
+  /** Durably (fsync) write a named meta value, ordered with appends. Not a logged change. */
+  putMeta (name: string, value: Uint8Array): Promise<void>
 }
