@@ -1,0 +1,1010 @@
+/**
+ * The arbiter core: who is primary, in which term, and who the members are.
+ *
+ * A pure, deterministic state machine in the style of etcd-raft's `RawNode`: inputs are
+ * `tick(now)`, `step(from, msg, now)`, `peerConnected/peerDisconnected`, `setLogPosition` and
+ * `leave(now)`; after any input `takeReady()` returns what to persist, the messages to send and
+ * the events to emit. It never reads a clock, draws a random number of its own, does I/O or
+ * keeps a timer: the shell (libp2p streams, LevelDB meta) and the simulator in `test/helpers`
+ * drive the very same class.
+ *
+ * Protocol, in short (the full reference is docs/protocol.md):
+ * - Founding: a peer without cluster state says Hello to every connected peer. It joins any
+ *   primary of its cluster name it hears of. After `discoveryMs` without one, and when no
+ *   connected peer already belongs to a cluster, the fresh peer with the lowest id among itself
+ *   and the fresh peers it sees founds: new cluster id, term 1, members [self], primary.
+ * - Membership: the primary adds (Join), removes (Leave, eviction after `evictAfterMs` of
+ *   silence) one peer at a time. A change is persisted, published (Members / Heartbeat) and
+ *   committed once a majority of the *previous* membership holds it; the next change waits for
+ *   that. A membership is identified by (configTerm, version); a new primary first re-issues its
+ *   membership in its own term (the "no-op" change) before it accepts any other change.
+ * - Elections: Raft with pre-vote. A member that has not heard from the primary for a random
+ *   time in [electionTimeoutMs, 2·electionTimeoutMs) asks for pre-votes (no term change); with
+ *   a majority it becomes candidate (term + 1, votes for itself, persisted) and asks for votes;
+ *   with a majority of votes it becomes primary. Votes go only to candidates whose log position
+ *   AND membership are at least as up to date as the voter's; pre-votes additionally only when
+ *   the voter has not heard from a live primary within `electionTimeoutMs`.
+ * - Liveness of the primary: it heartbeats every `heartbeatMs`, and steps down (same term) when
+ *   it has not heard from a majority within `stepDownAfterMs`.
+ * - Leaving: a secondary sends Leave until the primary's removal of it is committed; a primary
+ *   waits until its most up-to-date live secondary has caught up, hands over with TimeoutNow,
+ *   steps down, then leaves as a secondary.
+ *
+ * Guarantees (given that the shell persists `Ready.persist` before sending `Ready.messages`):
+ * at most one primary per term, ever (one persisted vote per term, majorities intersect, and
+ * consecutive memberships differ by one peer and are committed in order); a primary's log is at
+ * least as up to date as that of every peer that voted for it; a peer with cluster id X never
+ * joins cluster id Y. Liveness needs a majority of the current membership to be up and
+ * connected; in particular one survivor of a two-member cluster cannot elect itself.
+ */
+import type { Logger } from '@libp2p/logger'
+import { InvalidArgumentError } from '../errors.js'
+import { MAX_MEMBERS, MAX_PEER_ID_BYTES, MAX_QUEUED_CHANGES } from './constants.js'
+import { resolveArbiterOptions } from './options.js'
+import { compareConfig, compareLog, majority, upToDate } from './rules.js'
+import type {
+  ArbiterEvent, ArbiterInit, ArbiterMessage, ArbiterStatus, ConfigId, HeartbeatAckMessage,
+  HelloMessage, JoinAcceptedMessage, JoinMessage, JoinRejectedMessage, LeaveMessage, LogPosition,
+  Membership, MembersAckMessage, MembersMessage, Outbound, PersistedState, Ready, RequestVoteMessage,
+  ResolvedArbiterOptions, Role, TimeoutNowMessage, VoteReplyMessage
+} from './types.js'
+
+/** A membership change waiting behind the pending one. */
+interface Change {
+  kind: 'add' | 'remove'
+  id: string
+  reason: 'join' | 'leave' | 'evict'
+}
+
+/** What the primary knows about one member. */
+interface Follower {
+  /** Last ack (heartbeat or members) received in this term. */
+  lastHeard: number
+  /** Highest membership acked in this term. */
+  acked?: ConfigId
+  /** Log position reported with the last heartbeat ack. */
+  log?: LogPosition
+}
+
+/** The uncommitted membership and the one it replaced. */
+interface Pending extends Membership {
+  old: string[]
+}
+
+function isPosition (p: unknown): p is LogPosition {
+  const o = p as LogPosition
+  return o != null && typeof o === 'object' && Number.isSafeInteger(o.term) && o.term >= 0 && Number.isSafeInteger(o.index) && o.index >= 0
+}
+
+function checkState (s: PersistedState): void {
+  const ok = s != null && typeof s === 'object' &&
+    (s.clusterId === undefined || (typeof s.clusterId === 'string' && s.clusterId.length > 0)) &&
+    Number.isSafeInteger(s.term) && s.term >= 0 &&
+    (s.votedFor === undefined || typeof s.votedFor === 'string') &&
+    Array.isArray(s.members) && s.members.length <= MAX_MEMBERS && s.members.every(m => typeof m === 'string' && m.length > 0) &&
+    new Set(s.members).size === s.members.length &&
+    Number.isSafeInteger(s.configVersion) && s.configVersion >= 0 &&
+    Number.isSafeInteger(s.configTerm) && s.configTerm >= 0 && s.configTerm <= s.term
+  if (!ok) throw new InvalidArgumentError('arbiter persisted state is malformed')
+}
+
+/** The arbiter state machine of one peer. See the file header. */
+export class ArbiterCore {
+  /** This peer's id. */
+  readonly self: string
+  /** Resolved options. */
+  readonly options: ResolvedArbiterOptions
+  private readonly random: () => number
+  private readonly log: Logger | undefined
+
+  // Persisted (see PersistedState).
+  private clusterId: string | undefined
+  private currentTerm = 0
+  private votedFor: string | undefined
+  private members: string[] = []
+  private configVersion = 0
+  private configTerm = 0
+  private dirty = false
+
+  // Volatile, every role.
+  private currentRole: Role
+  private currentPrimary: string | undefined
+  private logPos: LogPosition = { term: 0, index: 0 }
+  private readonly startedAt: number
+  /** Last heartbeat / membership / join acceptance from the current primary. */
+  private lastHeardPrimary = -Infinity
+  private electionDeadline: number
+  private preVoting = false
+  private readonly preVotes = new Set<string>()
+  private readonly votes = new Set<string>()
+  private readonly connected = new Set<string>()
+  /** Connected peers the shell marked as seeds (bootstrap peers). */
+  private readonly seeds = new Set<string>()
+  /** Last Hello of each peer of our cluster name. */
+  private readonly hellos = new Map<string, HelloMessage>()
+  private readonly lastSeen = new Map<string, number>()
+  private readonly helloAnswered = new Map<string, number>()
+  private nextHelloAt = -Infinity
+  private joinTarget: string | undefined
+  private joinTargetTerm = -1
+  private conflict: { clusterId: string, peer: string, at: number } | undefined
+  private readonly conflictsReported = new Set<string>()
+  private leaving = false
+  private left = false
+  private handoverTarget: string | undefined
+  /** A leaving primary waiting for its successor to catch up before TimeoutNow. */
+  private transfer: { target: string, deadline: number } | undefined
+  private nextRetryAt = -Infinity
+
+  // Volatile, primary only.
+  private nextHeartbeatAt = -Infinity
+  private becamePrimaryAt = 0
+  private readonly followers = new Map<string, Follower>()
+  private pending: Pending | undefined
+  private queue: Change[] = []
+
+  // Output.
+  private outbox: Outbound[] = []
+  private events: ArbiterEvent[] = []
+
+  constructor (init: ArbiterInit) {
+    if (typeof init.self !== 'string' || init.self.length === 0 || new TextEncoder().encode(init.self).length > MAX_PEER_ID_BYTES) {
+      throw new InvalidArgumentError(`arbiter self id must be a non-empty string of at most ${MAX_PEER_ID_BYTES} bytes`)
+    }
+    if (typeof init.random !== 'function') throw new InvalidArgumentError('arbiter needs an injected random()')
+    if (!Number.isFinite(init.now)) throw new InvalidArgumentError('arbiter needs the current time (now)')
+    this.self = init.self
+    this.options = resolveArbiterOptions(init)
+    this.random = init.random
+    this.log = init.logger
+    if (init.log !== undefined) this.setLogPosition(init.log)
+    if (init.state !== undefined) {
+      checkState(init.state)
+      const s = init.state
+      this.clusterId = s.clusterId
+      this.currentTerm = s.term
+      this.votedFor = s.votedFor
+      this.members = [...s.members]
+      this.configVersion = s.configVersion
+      this.configTerm = s.configTerm
+    }
+    this.startedAt = init.now
+    this.currentRole = this.isMember() ? 'secondary' : 'joining'
+    this.electionDeadline = this.randomTimeout(init.now)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Read side
+
+  get role (): Role { return this.currentRole }
+  get term (): number { return this.currentTerm }
+  get primary (): string | undefined { return this.currentPrimary }
+  get cluster (): string | undefined { return this.clusterId }
+  /** True once a `leave()` completed; the core then ignores all input. */
+  get hasLeft (): boolean { return this.left }
+  /** The current membership (a copy). */
+  get membership (): Membership {
+    return { configTerm: this.configTerm, version: this.configVersion, members: [...this.members] }
+  }
+
+  /** Snapshot for `status()` / `members` displays; `now` turns last-seen times into ages. */
+  status (now: number): ArbiterStatus {
+    const s: ArbiterStatus = {
+      self: this.self,
+      cluster: this.options.cluster,
+      role: this.currentRole,
+      term: this.currentTerm,
+      members: this.members.map(peerId => {
+        const seen = peerId === this.self ? now : this.lastSeen.get(peerId)
+        return seen === undefined ? { peerId } : { peerId, lastSeenMs: Math.max(0, now - seen) }
+      }),
+      configTerm: this.configTerm,
+      configVersion: this.configVersion,
+      log: { ...this.logPos },
+      connected: [...this.connected].sort(),
+      leaving: this.leaving,
+      left: this.left
+    }
+    if (this.clusterId !== undefined) s.clusterId = this.clusterId
+    if (this.currentPrimary !== undefined) s.primary = this.currentPrimary
+    if (this.conflict !== undefined) s.conflict = { ...this.conflict }
+    if (this.transfer !== undefined) s.handover = this.transfer.target
+    return s
+  }
+
+  /** The state to persist (a copy). */
+  persistedState (): PersistedState {
+    const s: PersistedState = {
+      term: this.currentTerm,
+      members: [...this.members],
+      configVersion: this.configVersion,
+      configTerm: this.configTerm
+    }
+    if (this.clusterId !== undefined) s.clusterId = this.clusterId
+    if (this.votedFor !== undefined) s.votedFor = this.votedFor
+    return s
+  }
+
+  /**
+   * Everything produced since the last call: state to persist (write it durably first), then
+   * messages to send and events to emit.
+   */
+  takeReady (): Ready {
+    const ready: Ready = { messages: this.outbox, events: this.events }
+    if (this.dirty) {
+      ready.persist = this.persistedState()
+      this.dirty = false
+    }
+    this.outbox = []
+    this.events = []
+    return ready
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs
+
+  /** Position of the last log entry; kept current by the shell (replication). */
+  setLogPosition (pos: LogPosition): void {
+    if (!isPosition(pos)) throw new InvalidArgumentError('log position must be { term, index } of non-negative safe integers')
+    this.logPos = { term: pos.term, index: pos.index }
+  }
+
+  /**
+   * A connection to `id` opened. `seed`: the peer is one of the configured bootstrap peers
+   * (with `requireSeed`, a fresh peer founds only together with a reachable seed).
+   */
+  peerConnected (id: string, now: number, info: { seed?: boolean } = {}): void {
+    if (this.left || id === this.self) return
+    this.connected.add(id)
+    if (info.seed === true) this.seeds.add(id)
+    this.lastSeen.set(id, now)
+    this.send(id, this.hello())
+  }
+
+  /** The last connection to `id` closed. */
+  peerDisconnected (id: string, _now: number): void {
+    this.connected.delete(id)
+    this.seeds.delete(id)
+    this.hellos.delete(id)
+    this.helloAnswered.delete(id)
+    if (this.joinTarget === id) this.clearJoinTarget()
+  }
+
+  /** Advance time: timers (heartbeats, elections, hellos, founding, eviction, step-down). */
+  tick (now: number): void {
+    if (this.left) return
+    if (this.leaving && this.currentRole !== 'primary') this.tickLeaving(now)
+    switch (this.currentRole) {
+      case 'joining': if (!this.leaving) this.tickJoining(now); break
+      case 'secondary':
+      case 'candidate': this.tickFollower(now); break
+      case 'primary': this.tickPrimary(now); break
+    }
+  }
+
+  /** A decoded message from peer `from` (the shell authenticates `from`: the libp2p PeerId). */
+  step (from: string, msg: ArbiterMessage, now: number): void {
+    if (this.left || from === this.self) return
+    this.lastSeen.set(from, now)
+    switch (msg.type) {
+      case 'hello': this.onHello(from, msg, now); break
+      case 'join': this.onJoin(from, msg, now); break
+      case 'join-accepted': this.onJoinAccepted(from, msg, now); break
+      case 'join-rejected': this.onJoinRejected(from, msg, now); break
+      case 'members':
+        this.fromPrimary(from, msg.term, msg.clusterId, msg, now, 'members')
+        // Only a committed removal is final for a leaving peer.
+        if (this.leaving && msg.committed && msg.term === this.currentTerm && msg.clusterId === this.clusterId && !msg.members.includes(this.self) && !this.isMember()) {
+          this.finishLeave()
+        }
+        break
+      case 'heartbeat': {
+        const config = msg.members !== undefined ? { configTerm: msg.configTerm, version: msg.version, members: msg.members } : undefined
+        this.fromPrimary(from, msg.term, msg.clusterId, config, now, 'heartbeat')
+        break
+      }
+      case 'members-ack':
+      case 'heartbeat-ack': this.onAck(from, msg, now); break
+      case 'request-vote': this.onRequestVote(from, msg, now); break
+      case 'vote-reply': this.onVoteReply(from, msg, now); break
+      case 'timeout-now': this.onTimeoutNow(from, msg, now); break
+      case 'leave': this.onLeave(from, msg, now); break
+    }
+  }
+
+  /**
+   * Stop cleanly. A secondary asks the primary to remove it. A primary picks its most
+   * up-to-date live secondary, waits (accepting no membership change meanwhile) until that one
+   * reports the primary's log position and membership — picking again every
+   * `electionTimeoutMs` — then sends it TimeoutNow, steps down and leaves as a secondary.
+   * A leaving peer keeps voting and campaigning (it may hold the newest log); if it becomes
+   * primary again it hands over again. A `left` event says when it is done: at once for a
+   * non-member or a sole member, else on a committed removal. The shell should wait for it,
+   * with a deadline, before stopping.
+   */
+  leave (now: number): void {
+    if (this.left || this.leaving) return
+    this.leaving = true
+    // Not a member, or the only one: there is nobody to hand over to or to ask.
+    if (!this.isMember() || this.members.length === 1) { this.finishLeave(); return }
+    this.nextRetryAt = now + this.options.helloIntervalMs
+    this.clearJoinTarget()
+    if (this.currentRole === 'primary') {
+      this.startTransfer(now)
+      return
+    }
+    this.sendLeave()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Timers
+
+  private tickJoining (now: number): void {
+    if (now >= this.nextHelloAt) {
+      this.nextHelloAt = now + this.options.helloIntervalMs
+      for (const id of this.connected) this.send(id, this.hello())
+      if (this.joinTarget !== undefined) this.sendJoin(this.joinTarget)
+    }
+    if (this.clusterId === undefined && this.joinTarget === undefined && now - this.startedAt >= this.options.discoveryMs) {
+      this.maybeFound(now)
+    }
+  }
+
+  private tickFollower (now: number): void {
+    if (now >= this.electionDeadline) this.startPreVote(now)
+  }
+
+  /**
+   * Leaving (not primary): repeat Leave until a committed removal arrives; never join. It still
+   * takes part in elections (it may hold the newest log); if it wins, it hands over again.
+   */
+  private tickLeaving (now: number): void {
+    if (now < this.nextRetryAt) return
+    this.nextRetryAt = now + this.options.helloIntervalMs
+    if (this.currentPrimary !== undefined) {
+      this.sendLeave()
+    } else if (this.handoverTarget !== undefined) {
+      this.send(this.handoverTarget, { type: 'timeout-now', term: this.currentTerm })
+    }
+    // The primary may have changed (or removed us) unseen: peers answer a Hello with theirs.
+    for (const id of this.connected) this.send(id, this.hello())
+  }
+
+  private tickPrimary (now: number): void {
+    if (now >= this.nextHeartbeatAt) {
+      this.nextHeartbeatAt = now + this.options.heartbeatMs
+      this.broadcastHeartbeat()
+    }
+    const heard = this.members.filter(m => m === this.self || now - this.lastHeard(m) < this.options.stepDownAfterMs).length
+    if (heard < majority(this.members.length)) {
+      this.log?.('stepping down in term %d: heard from %d of %d members within %d ms', this.currentTerm, heard, this.members.length, this.options.stepDownAfterMs)
+      this.stepDown(now)
+      return
+    }
+    if (this.transfer !== undefined) { this.maybeHandOver(now); return }
+    for (const m of this.members) {
+      if (m !== this.self && now - this.lastHeard(m) >= this.options.evictAfterMs) this.enqueue({ kind: 'remove', id: m, reason: 'evict' })
+    }
+    this.applyQueue(now)
+  }
+
+  /** Leaving primary: pick a successor and wait for it to catch up (Raft's leadership transfer). */
+  private startTransfer (now: number): void {
+    const target = this.handoverCandidate(now)
+    if (target === undefined) return
+    this.log?.('leaving: handing over to %s in term %d', target, this.currentTerm)
+    this.transfer = { target, deadline: now + this.options.electionTimeoutMs }
+    // Ask for fresh acks now: they carry the successor's log position and membership.
+    this.nextHeartbeatAt = now + this.options.heartbeatMs
+    this.broadcastHeartbeat()
+    this.maybeHandOver(now)
+  }
+
+  /**
+   * Once the successor holds our log position and membership, send it TimeoutNow and step
+   * down. If it does not within `electionTimeoutMs`, stay primary and pick again: handing over
+   * to a peer that others (or we) must refuse would leave the cluster without a primary.
+   */
+  private maybeHandOver (now: number): void {
+    const tr = this.transfer
+    if (tr === undefined || this.currentRole !== 'primary') return
+    const f = this.followers.get(tr.target)
+    const caughtUp = f?.log !== undefined && compareLog(f.log, this.logPos) >= 0 &&
+      f.acked !== undefined && compareConfig(f.acked, this.configId()) === 0
+    if (!caughtUp) {
+      if (now >= tr.deadline) this.startTransfer(now)
+      return
+    }
+    this.transfer = undefined
+    this.log?.('TimeoutNow to %s', tr.target)
+    this.stepDown(now)
+    this.handoverTarget = tr.target
+    this.send(tr.target, { type: 'timeout-now', term: this.currentTerm })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Founding and joining
+
+  private maybeFound (now: number): void {
+    const fresh = [this.self]
+    let seedsReached = 0
+    for (const [id, h] of this.hellos) {
+      if (!this.connected.has(id)) continue
+      if (this.seeds.has(id)) seedsReached++
+      // Someone already belongs to a cluster (or knows a primary): join that, never found.
+      if (h.clusterId !== undefined || h.primary !== undefined || h.role === 'primary') return
+      fresh.push(id)
+    }
+    if (this.options.requireSeed && seedsReached === 0) return
+    if (fresh.some(id => id < this.self)) return
+    this.found(now)
+  }
+
+  private found (now: number): void {
+    let id = ''
+    for (let i = 0; i < 4; i++) id += Math.floor(this.random() * 2 ** 32).toString(16).padStart(8, '0')
+    this.clusterId = id
+    this.currentTerm = 1
+    this.votedFor = this.self
+    this.dirty = true
+    this.log?.('founding cluster %s (%s) as primary of term 1', id, this.options.cluster)
+    this.setConfig({ configTerm: 1, version: 1, members: [this.self] }, now)
+    this.becomePrimary(now)
+  }
+
+  private onHello (from: string, m: HelloMessage, now: number): void {
+    if (m.cluster !== this.options.cluster) return
+    this.hellos.set(from, m)
+    this.maybeAnswerHello(from, m, now)
+    if (m.clusterId === undefined) return
+    if (this.clusterId === undefined) {
+      if (m.role !== 'primary' && m.primary === undefined) return
+      // Joining a cluster binds this peer to it, persisted before the Join leaves: should it
+      // crash after the primary added it, it comes back knowing its cluster and can vote.
+      this.clusterId = m.clusterId
+      this.dirty = true
+      this.log?.('joining cluster %s (%s)', m.clusterId, this.options.cluster)
+      if (m.role === 'primary') this.considerJoinTarget(from, m.term, true)
+      else if (m.primary !== undefined) this.considerJoinTarget(m.primary, m.term, false)
+      return
+    }
+    if (m.clusterId !== this.clusterId) { this.reportConflict(m.clusterId, from, now); return }
+    if (m.term > this.currentTerm) this.adoptTerm(m.term, now)
+    if (m.term < this.currentTerm) return
+    if (m.role === 'primary' && this.currentRole !== 'primary') {
+      if (this.currentPrimary === undefined && this.currentRole !== 'candidate') this.setPrimary(from)
+      if (this.currentRole === 'joining') this.considerJoinTarget(from, m.term, true)
+    } else if (this.currentRole === 'joining' && m.primary !== undefined) {
+      this.considerJoinTarget(m.primary, m.term, false)
+    }
+  }
+
+  /**
+   * Answer a Hello whose sender seems not to know what we know (it is joining, not a member,
+   * behind in term, or names another primary), at most once per hello interval per peer.
+   */
+  private maybeAnswerHello (from: string, m: HelloMessage, now: number): void {
+    if (this.currentRole === 'joining' || this.clusterId === undefined) return
+    const stale = m.role === 'joining' || m.term < this.currentTerm || m.primary !== this.currentPrimary || !this.members.includes(from)
+    if (!stale) return
+    const last = this.helloAnswered.get(from)
+    if (last !== undefined && now - last < this.options.helloIntervalMs) return
+    this.helloAnswered.set(from, now)
+    this.send(from, this.hello())
+    // A peer of our cluster that believes it is a member but is not (removed while away):
+    // the primary tells it the membership, so it rejoins instead of waiting for heartbeats.
+    if (this.currentRole === 'primary' && m.clusterId === this.clusterId && m.role !== 'joining' && !this.members.includes(from)) {
+      this.send(from, this.membersMessage(this.pending === undefined))
+    }
+  }
+
+  private considerJoinTarget (id: string, term: number, direct: boolean): void {
+    if (id === this.self || this.currentRole !== 'joining' || this.leaving) return
+    if (this.joinTarget === undefined || term > this.joinTargetTerm || (direct && term >= this.joinTargetTerm)) {
+      const changed = this.joinTarget !== id
+      this.joinTarget = id
+      this.joinTargetTerm = term
+      if (changed) this.sendJoin(id)
+    }
+  }
+
+  private clearJoinTarget (): void {
+    this.joinTarget = undefined
+    this.joinTargetTerm = -1
+  }
+
+  private onJoin (from: string, m: JoinMessage, now: number): void {
+    if (m.cluster !== this.options.cluster || this.clusterId === undefined) return
+    if (m.clusterId !== undefined && m.clusterId !== this.clusterId) {
+      this.send(from, { type: 'join-rejected', reason: 'other-cluster', clusterId: this.clusterId })
+      return
+    }
+    if (this.currentRole !== 'primary') {
+      const r: JoinRejectedMessage = { type: 'join-rejected', reason: 'not-primary' }
+      if (this.currentPrimary !== undefined && this.currentPrimary !== from) r.primary = this.currentPrimary
+      this.send(from, r)
+      return
+    }
+    if (this.members.includes(from)) { this.sendJoinAccepted(from); return }
+    if (this.queue.some(c => c.kind === 'add' && c.id === from)) return
+    if (!this.enqueue({ kind: 'add', id: from, reason: 'join' })) {
+      this.send(from, { type: 'join-rejected', reason: 'busy' })
+      return
+    }
+    this.applyQueue(now)
+  }
+
+  private onJoinAccepted (from: string, m: JoinAcceptedMessage, now: number): void {
+    if (this.currentRole !== 'joining' || !m.members.includes(this.self)) return
+    if (this.clusterId !== undefined) {
+      if (m.clusterId !== this.clusterId) { this.reportConflict(m.clusterId, from, now); return }
+      if (m.term < this.currentTerm) return
+    } else {
+      this.clusterId = m.clusterId
+      this.dirty = true
+    }
+    this.log?.('joined cluster %s through %s in term %d', m.clusterId, from, m.term)
+    this.adoptTerm(m.term, now)
+    this.clearJoinTarget()
+    if (compareConfig(m, this.configId()) > 0) this.setConfig(m, now)
+    this.heardFromPrimary(from, now)
+    this.send(from, { type: 'members-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion })
+  }
+
+  private onJoinRejected (from: string, m: JoinRejectedMessage, now: number): void {
+    if (this.currentRole !== 'joining' || this.joinTarget !== from) return
+    if (m.reason === 'busy') return
+    if (m.reason === 'other-cluster' && m.clusterId !== undefined && this.clusterId !== undefined && m.clusterId !== this.clusterId) {
+      this.reportConflict(m.clusterId, from, now)
+    }
+    this.clearJoinTarget()
+    if (m.reason === 'not-primary' && m.primary !== undefined) this.considerJoinTarget(m.primary, -1, false)
+  }
+
+  private reportConflict (clusterId: string, peer: string, now: number): void {
+    this.conflict = { clusterId, peer, at: now }
+    if (this.conflictsReported.has(clusterId)) return
+    this.conflictsReported.add(clusterId)
+    this.log?.error('cluster conflict: peer %s of cluster %s belongs to cluster id %s, this peer to %s; keeping ours',
+      peer, this.options.cluster, clusterId, this.clusterId)
+    this.events.push({ type: 'conflict', clusterId, peer })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages from the primary (heartbeat, members) and acks to it
+
+  /** Heartbeat or Members: accept the sender as primary of a term >= ours, then ack. */
+  private fromPrimary (from: string, term: number, clusterId: string, config: Membership | undefined, now: number, kind: 'heartbeat' | 'members'): void {
+    if (this.clusterId === undefined || clusterId !== this.clusterId) return
+    if (term >= this.currentTerm) {
+      this.adoptTerm(term, now)
+      if (this.currentRole === 'primary') {
+        this.log?.error('ignoring %s from %s: this peer is primary of term %d', kind, from, term)
+        return
+      }
+      if (this.currentRole === 'candidate') this.becomeFollower(now)
+      if (config !== undefined && compareConfig(config, this.configId()) > 0) this.setConfig(config, now)
+      this.heardFromPrimary(from, now)
+    }
+    // A lower term is answered with ours, so the stale primary steps down.
+    if (kind === 'members') {
+      const ack: MembersAckMessage = { type: 'members-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion }
+      this.send(from, ack)
+    } else {
+      const ack: HeartbeatAckMessage = { type: 'heartbeat-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion, log: { ...this.logPos } }
+      this.send(from, ack)
+    }
+  }
+
+  private heardFromPrimary (from: string, now: number): void {
+    this.preVoting = false
+    this.lastHeardPrimary = now
+    this.electionDeadline = this.randomTimeout(now)
+    this.setPrimary(from)
+    if (this.currentRole === 'joining' && this.clusterId !== undefined) this.considerJoinTarget(from, this.currentTerm, true)
+  }
+
+  private onAck (from: string, m: MembersAckMessage | HeartbeatAckMessage, now: number): void {
+    if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
+    if (this.currentRole !== 'primary' || m.term < this.currentTerm) return
+    let f = this.followers.get(from)
+    if (f === undefined) {
+      if (!this.members.includes(from) && !(this.pending?.old.includes(from) ?? false)) return
+      f = { lastHeard: now }
+      this.followers.set(from, f)
+    }
+    f.lastHeard = now
+    if (f.acked === undefined || compareConfig(m, f.acked) > 0) f.acked = { configTerm: m.configTerm, version: m.version }
+    if (m.type === 'heartbeat-ack') f.log = { ...m.log }
+    this.checkCommit(now)
+    if (from === this.transfer?.target) this.maybeHandOver(now)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Primary: heartbeats and membership changes
+
+  private lastHeard (id: string): number {
+    return this.followers.get(id)?.lastHeard ?? this.becamePrimaryAt
+  }
+
+  private broadcastHeartbeat (): void {
+    const targets = new Set(this.members)
+    for (const id of this.pending?.old ?? []) targets.add(id)
+    for (const id of targets) {
+      if (id === this.self) continue
+      const acked = this.followers.get(id)?.acked
+      const hb: ArbiterMessage = {
+        type: 'heartbeat', term: this.currentTerm, clusterId: this.clusterId as string, configTerm: this.configTerm, version: this.configVersion
+      }
+      if (acked === undefined || compareConfig(acked, this.configId()) !== 0) hb.members = [...this.members]
+      this.send(id, hb)
+    }
+  }
+
+  private enqueue (c: Change): boolean {
+    if (this.queue.some(q => q.kind === c.kind && q.id === c.id)) return true
+    if (this.queue.length >= MAX_QUEUED_CHANGES) return false
+    this.queue.push(c)
+    return true
+  }
+
+  /** Start queued changes, one at a time, while none is pending. */
+  private applyQueue (now: number): void {
+    while (this.pending === undefined && this.transfer === undefined && this.queue.length > 0 && this.currentRole === 'primary') {
+      const c = this.queue.shift() as Change
+      if (c.kind === 'add') {
+        if (this.members.includes(c.id)) { this.sendJoinAccepted(c.id); continue }
+        if (this.members.length >= MAX_MEMBERS) { this.send(c.id, { type: 'join-rejected', reason: 'busy' }); continue }
+        this.followers.set(c.id, { lastHeard: now })
+        this.log?.('adding member %s', c.id)
+        this.propose([...this.members, c.id], now, c.id)
+        this.sendJoinAccepted(c.id)
+      } else {
+        if (!this.members.includes(c.id) || c.id === this.self) continue
+        if (c.reason === 'evict' && now - this.lastHeard(c.id) < this.options.evictAfterMs) continue
+        this.log?.('removing member %s (%s)', c.id, c.reason)
+        this.propose(this.members.filter(m => m !== c.id), now)
+      }
+    }
+  }
+
+  /** Issue a new membership in this term, persist and publish it. */
+  private propose (members: string[], now: number, skip?: string): void {
+    const old = this.members
+    const next: Membership = { configTerm: this.currentTerm, version: this.configVersion + 1, members }
+    this.setConfig(next, now)
+    this.pending = { ...next, old }
+    const msg = this.membersMessage(false)
+    for (const id of new Set([...old, ...members])) {
+      if (id !== this.self && id !== skip) this.send(id, msg)
+    }
+    this.checkCommit(now)
+  }
+
+  /** Commit the pending membership once a majority of the previous one holds it. */
+  private checkCommit (now: number): void {
+    const p = this.pending
+    if (p === undefined) return
+    const holders = p.old.filter(id => {
+      if (id === this.self) return true
+      const acked = this.followers.get(id)?.acked
+      return acked !== undefined && compareConfig(acked, p) >= 0
+    }).length
+    if (holders < majority(p.old.length)) return
+    this.pending = undefined
+    for (const id of this.followers.keys()) if (!this.members.includes(id)) this.followers.delete(id)
+    this.log?.('membership %d/%d committed: %s', p.configTerm, p.version, p.members.join(','))
+    // A removed peer learns that its removal is final.
+    for (const id of p.old) if (!p.members.includes(id) && id !== this.self) this.send(id, this.membersMessage(true))
+    this.applyQueue(now)
+  }
+
+  private membersMessage (committed: boolean): MembersMessage {
+    return {
+      type: 'members',
+      term: this.currentTerm,
+      clusterId: this.clusterId as string,
+      configTerm: this.configTerm,
+      version: this.configVersion,
+      members: [...this.members],
+      committed
+    }
+  }
+
+  private sendJoinAccepted (to: string): void {
+    this.send(to, {
+      type: 'join-accepted',
+      clusterId: this.clusterId as string,
+      term: this.currentTerm,
+      configTerm: this.configTerm,
+      version: this.configVersion,
+      members: [...this.members],
+      primary: this.self
+    })
+  }
+
+  private onLeave (from: string, m: LeaveMessage, now: number): void {
+    if (this.clusterId === undefined || m.clusterId !== this.clusterId) return
+    if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
+    if (this.currentRole !== 'primary' || m.term < this.currentTerm) return
+    if (!this.members.includes(from)) {
+      // Already removed: tell it (as final once no change is pending), so it knows it is done.
+      this.send(from, this.membersMessage(this.pending === undefined))
+      return
+    }
+    this.enqueue({ kind: 'remove', id: from, reason: 'leave' })
+    this.applyQueue(now)
+  }
+
+  /** The live secondary with the newest acked membership and log (ties: lowest id). */
+  private handoverCandidate (now: number): string | undefined {
+    const live = this.members.filter(id => id !== this.self && now - this.lastHeard(id) < this.options.electionTimeoutMs)
+    const pool = live.length > 0 ? live : this.members.filter(id => id !== this.self)
+    const none = { term: -1, index: -1 }
+    const rank = (id: string): [number, LogPosition] => {
+      const f = this.followers.get(id)
+      const current = f?.acked !== undefined && compareConfig(f.acked, this.configId()) === 0 ? 1 : 0
+      return [current, f?.log ?? none]
+    }
+    pool.sort((a, b) => {
+      const [ca, la] = rank(a)
+      const [cb, lb] = rank(b)
+      return (cb - ca) || compareLog(lb, la) || (a < b ? -1 : a > b ? 1 : 0)
+    })
+    return pool[0]
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Elections
+
+  private startPreVote (now: number): void {
+    if (!this.isMember()) return
+    this.setPrimary(undefined)
+    this.preVoting = true
+    this.preVotes.clear()
+    this.preVotes.add(this.self)
+    this.electionDeadline = this.randomTimeout(now)
+    this.log?.trace('pre-vote for term %d', this.currentTerm + 1)
+    this.broadcastVoteRequest(this.currentTerm + 1, true)
+    // Also ask connected peers of our cluster outside our membership: their votes do not count,
+    // but one with a newer membership answers with it (we may have been removed while away).
+    const msg = this.voteRequest(this.currentTerm + 1, true)
+    for (const [id, h] of this.hellos) {
+      if (h.clusterId === this.clusterId && this.connected.has(id) && !this.members.includes(id)) this.send(id, msg)
+    }
+    this.countPreVotes(now)
+  }
+
+  private startElection (now: number): void {
+    this.currentTerm += 1
+    this.votedFor = this.self
+    this.dirty = true
+    this.preVoting = false
+    this.votes.clear()
+    this.votes.add(this.self)
+    this.setRole('candidate')
+    this.setPrimary(undefined)
+    this.electionDeadline = this.randomTimeout(now)
+    this.log?.('election for term %d', this.currentTerm)
+    this.broadcastVoteRequest(this.currentTerm, false)
+    this.countVotes(now)
+  }
+
+  private voteRequest (term: number, pre: boolean): RequestVoteMessage {
+    return {
+      type: 'request-vote', term, clusterId: this.clusterId as string, pre, log: { ...this.logPos }, configTerm: this.configTerm, version: this.configVersion
+    }
+  }
+
+  private broadcastVoteRequest (term: number, pre: boolean): void {
+    const msg = this.voteRequest(term, pre)
+    for (const id of this.members) if (id !== this.self) this.send(id, msg)
+  }
+
+  private counted (set: Set<string>): number {
+    let n = 0
+    for (const id of this.members) if (set.has(id)) n++
+    return n
+  }
+
+  private countPreVotes (now: number): void {
+    if (this.preVoting && this.counted(this.preVotes) >= majority(this.members.length)) this.startElection(now)
+  }
+
+  private countVotes (now: number): void {
+    if (this.currentRole === 'candidate' && this.counted(this.votes) >= majority(this.members.length)) this.becomePrimary(now)
+  }
+
+  private heardLivePrimary (now: number): boolean {
+    return this.currentRole === 'primary' ||
+      (this.currentPrimary !== undefined && now - this.lastHeardPrimary < this.options.electionTimeoutMs)
+  }
+
+  private onRequestVote (from: string, m: RequestVoteMessage, now: number): void {
+    if (this.clusterId === undefined || m.clusterId !== this.clusterId) return
+    const reply = (term: number, granted: boolean): void => {
+      const r: VoteReplyMessage = { type: 'vote-reply', term, granted, pre: m.pre }
+      // A stale candidate learns the newer membership (and whether it is still a member).
+      if (compareConfig(this.configId(), m) > 0) r.config = this.membership
+      this.send(from, r)
+    }
+    if (m.term < this.currentTerm || (m.pre && m.term === this.currentTerm)) { reply(this.currentTerm, false); return }
+    // Any peer of the cluster may grant; only votes of the candidate's members count. (A peer
+    // added while it was down may not know it is a member yet: Raft §4.2.1.)
+    const eligible = upToDate(m.log, m, this.logPos, this.configId())
+    if (m.pre) {
+      const granted = eligible && !this.heardLivePrimary(now)
+      reply(granted ? m.term : this.currentTerm, granted)
+      return
+    }
+    this.adoptTerm(m.term, now)
+    const granted = eligible && (this.votedFor === undefined || this.votedFor === from)
+    if (granted && this.votedFor === undefined) {
+      this.votedFor = from
+      this.dirty = true
+    }
+    if (granted) this.electionDeadline = this.randomTimeout(now)
+    reply(this.currentTerm, granted)
+  }
+
+  private onVoteReply (from: string, m: VoteReplyMessage, now: number): void {
+    if (this.clusterId === undefined) return
+    if (m.config !== undefined && this.currentRole !== 'primary' && compareConfig(m.config, this.configId()) > 0) {
+      this.log?.('membership %d/%d learnt from voter %s', m.config.configTerm, m.config.version, from)
+      this.setConfig(m.config, now)
+    }
+    if (!(m.pre && m.granted) && m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
+    if (!m.granted || !this.members.includes(from)) return
+    if (m.pre) {
+      if (this.preVoting && m.term === this.currentTerm + 1) {
+        this.preVotes.add(from)
+        this.countPreVotes(now)
+      }
+    } else if (this.currentRole === 'candidate' && m.term === this.currentTerm) {
+      this.votes.add(from)
+      this.countVotes(now)
+    }
+  }
+
+  private onTimeoutNow (from: string, m: TimeoutNowMessage, now: number): void {
+    if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
+    if (m.term !== this.currentTerm || from !== this.currentPrimary || this.currentRole !== 'secondary' || !this.isMember()) return
+    this.log?.('handover from %s: starting an election now', from)
+    this.startElection(now)
+  }
+
+  private becomePrimary (now: number): void {
+    this.setRole('primary')
+    this.setPrimary(this.self)
+    this.preVoting = false
+    this.votes.clear()
+    this.handoverTarget = undefined
+    this.becamePrimaryAt = now
+    this.followers.clear()
+    for (const id of this.members) if (id !== this.self) this.followers.set(id, { lastHeard: now })
+    this.queue = []
+    this.pending = undefined
+    this.nextHeartbeatAt = now + this.options.heartbeatMs
+    this.log?.('primary of term %d with members %s', this.currentTerm, this.members.join(','))
+    if (this.configTerm !== this.currentTerm) {
+      // Re-issue the membership in this term before any other change (Raft's no-op entry):
+      // an orphaned change of an earlier primary can then never win against it.
+      this.propose([...this.members], now)
+    } else {
+      this.broadcastHeartbeat()
+    }
+    if (this.leaving) this.startTransfer(now)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State changes
+
+  private configId (): ConfigId {
+    return { configTerm: this.configTerm, version: this.configVersion }
+  }
+
+  private isMember (): boolean {
+    return this.clusterId !== undefined && this.members.includes(this.self)
+  }
+
+  /** A higher term: adopt it, forget the vote, and stop being primary or candidate. */
+  private adoptTerm (term: number, now: number): void {
+    if (term <= this.currentTerm) return
+    this.currentTerm = term
+    this.votedFor = undefined
+    this.dirty = true
+    if (this.currentRole === 'primary' || this.currentRole === 'candidate') this.becomeFollower(now)
+    this.preVoting = false
+    this.setPrimary(undefined)
+  }
+
+  private becomeFollower (now: number): void {
+    this.transfer = undefined
+    this.pending = undefined
+    this.queue = []
+    this.followers.clear()
+    this.preVoting = false
+    this.votes.clear()
+    this.setRole(this.isMember() ? 'secondary' : 'joining')
+    this.electionDeadline = this.randomTimeout(now)
+  }
+
+  /** Stop being primary without a new term. */
+  private stepDown (now: number): void {
+    this.becomeFollower(now)
+    this.setPrimary(undefined)
+    this.lastHeardPrimary = -Infinity
+  }
+
+  private setConfig (c: Membership, now: number): void {
+    const changed = c.members.length !== this.members.length || c.members.some((m, i) => m !== this.members[i])
+    this.configTerm = c.configTerm
+    this.configVersion = c.version
+    this.members = [...c.members]
+    this.dirty = true
+    if (changed) this.events.push({ type: 'members', members: [...c.members], configTerm: c.configTerm, version: c.version })
+    const member = this.isMember()
+    if (!member && (this.currentRole === 'secondary' || this.currentRole === 'candidate')) {
+      this.preVoting = false
+      this.votes.clear()
+      this.setRole('joining')
+    } else if (member && this.currentRole === 'joining') {
+      this.electionDeadline = this.randomTimeout(now)
+      this.clearJoinTarget()
+      this.setRole('secondary')
+    }
+  }
+
+  private setRole (role: Role): void {
+    if (role === this.currentRole) return
+    const previous = this.currentRole
+    this.currentRole = role
+    this.log?.('role %s -> %s in term %d', previous, role, this.currentTerm)
+    this.events.push({ type: 'role', role, previous, term: this.currentTerm })
+  }
+
+  private setPrimary (primary: string | undefined): void {
+    if (primary === this.currentPrimary) return
+    this.currentPrimary = primary
+    this.events.push({ type: 'primary', primary, term: this.currentTerm })
+    if (this.leaving && primary !== undefined && primary !== this.self) this.sendLeave()
+  }
+
+  private finishLeave (): void {
+    if (this.left) return
+    this.leaving = true
+    this.left = true
+    this.log?.('left the cluster')
+    this.events.push({ type: 'left' })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Output helpers
+
+  private send (to: string, msg: ArbiterMessage): void {
+    if (to !== this.self) this.outbox.push({ to, msg })
+  }
+
+  private hello (): HelloMessage {
+    const h: HelloMessage = { type: 'hello', cluster: this.options.cluster, term: this.currentTerm, role: this.currentRole, log: { ...this.logPos } }
+    if (this.clusterId !== undefined) h.clusterId = this.clusterId
+    if (this.currentPrimary !== undefined) h.primary = this.currentPrimary
+    return h
+  }
+
+  private sendJoin (to: string): void {
+    const j: JoinMessage = { type: 'join', cluster: this.options.cluster, log: { ...this.logPos } }
+    if (this.clusterId !== undefined) j.clusterId = this.clusterId
+    this.send(to, j)
+  }
+
+  private sendLeave (): void {
+    if (this.currentPrimary === undefined || this.currentPrimary === this.self || this.clusterId === undefined) return
+    this.send(this.currentPrimary, { type: 'leave', term: this.currentTerm, clusterId: this.clusterId })
+  }
+
+  private randomTimeout (now: number): number {
+    const base = this.options.electionTimeoutMs
+    return now + base + Math.floor(this.random() * base)
+  }
+}

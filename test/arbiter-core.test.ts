@@ -1,0 +1,313 @@
+/**
+ * Rules of the arbiter core, one input at a time (no network): what it persists, what it
+ * answers, and what it refuses. The simulated-network tests cover the same rules in motion.
+ */
+import test from 'ava'
+import { ArbiterCore, resolveArbiterOptions } from '../src/arbiter/index.js'
+import type { ArbiterInit, ArbiterMessage, LogPosition, PersistedState, Ready } from '../src/arbiter/index.js'
+import { InvalidArgumentError } from '../src/errors.js'
+import { mulberry32 } from './helpers/simnet.js'
+
+const CID = 'c1'
+const MEMBERS = ['a', 'b', 'c']
+
+function state (over: Partial<PersistedState> = {}): PersistedState {
+  return { clusterId: CID, term: 5, members: MEMBERS, configVersion: 3, configTerm: 5, ...over }
+}
+
+function core (self: string, over: Partial<ArbiterInit> = {}): ArbiterCore {
+  const c = new ArbiterCore({ self, state: state(), now: 0, random: mulberry32(7), ...over })
+  c.takeReady()
+  return c
+}
+
+function sent (r: Ready, type?: ArbiterMessage['type']): Array<{ to: string, msg: ArbiterMessage }> {
+  return r.messages.filter(m => type === undefined || m.msg.type === type)
+}
+
+function vote (term: number, over: Partial<Extract<ArbiterMessage, { type: 'request-vote' }>> = {}): ArbiterMessage {
+  return { type: 'request-vote', term, clusterId: CID, pre: false, log: { term: 5, index: 10 }, configTerm: 5, version: 3, ...over }
+}
+
+function heartbeat (term: number): ArbiterMessage {
+  return { type: 'heartbeat', term, clusterId: CID, configTerm: 5, version: 3 }
+}
+
+/** Make `self` primary of term 6 in a three-member cluster (votes from b). */
+function primary (self = 'a', log: LogPosition = { term: 5, index: 10 }): ArbiterCore {
+  const c = core(self, { log })
+  c.tick(3000) // election timeout (< 2000) has passed: pre-vote
+  for (const m of sent(c.takeReady(), 'request-vote')) c.step(m.to, { type: 'vote-reply', term: 6, granted: true, pre: true }, 3001)
+  c.takeReady()
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: false }, 3002)
+  if (c.role !== 'primary') throw new Error('setup: not primary')
+  c.takeReady()
+  return c
+}
+
+test('a restarted member starts as secondary, a non-member as joining', t => {
+  t.is(core('a').role, 'secondary')
+  t.is(core('z').role, 'joining')
+  t.is(new ArbiterCore({ self: 'a', now: 0, random: Math.random }).role, 'joining')
+})
+
+test('a real vote is granted once per term, and persisted in the same Ready as the reply', t => {
+  const c = core('a')
+  c.step('b', vote(6), 10)
+  const r = c.takeReady()
+  t.is(r.persist?.votedFor, 'b')
+  t.is(r.persist?.term, 6)
+  t.like(sent(r, 'vote-reply')[0], { to: 'b', msg: { type: 'vote-reply', term: 6, granted: true, pre: false } })
+  c.step('c', vote(6), 11)
+  const r2 = c.takeReady()
+  t.like(sent(r2, 'vote-reply')[0], { to: 'c', msg: { granted: false, term: 6 } })
+  // The same candidate asking again (a duplicate) is granted again.
+  c.step('b', vote(6), 12)
+  t.like(sent(c.takeReady(), 'vote-reply')[0], { to: 'b', msg: { granted: true } })
+})
+
+test('a vote is refused to a candidate whose log is behind, by term or by index', t => {
+  for (const log of [{ term: 4, index: 99 }, { term: 5, index: 9 }]) {
+    const c = core('a', { log: { term: 5, index: 10 } })
+    c.step('b', vote(6, { log }), 10)
+    const r = c.takeReady()
+    t.like(sent(r, 'vote-reply')[0].msg, { granted: false, term: 6 })
+    t.is(r.persist?.votedFor, undefined, 'the higher term is adopted, but no vote is cast')
+    // Pre-votes follow the same rule.
+    c.step('b', vote(8, { log, pre: true }), 5000)
+    t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: false, pre: true })
+  }
+})
+
+test('a vote is refused to a candidate with an older membership, and the reply carries the newer one', t => {
+  const c = core('a', { state: state({ configVersion: 4, members: ['a', 'b'] }) })
+  c.step('c', vote(6, { version: 3 }), 10)
+  const reply = sent(c.takeReady(), 'vote-reply')[0].msg
+  t.like(reply, { granted: false })
+  t.deepEqual(reply.type === 'vote-reply' ? reply.config : undefined, { configTerm: 5, version: 4, members: ['a', 'b'] })
+})
+
+test('a candidate that learns from a voter it was removed stops campaigning and becomes joining', t => {
+  const c = core('c', { state: state({ term: 6, configTerm: 6 }) })
+  c.tick(3000)
+  t.true(sent(c.takeReady(), 'request-vote').length > 0)
+  c.step('a', { type: 'vote-reply', term: 6, granted: false, pre: true, config: { configTerm: 6, version: 4, members: ['a', 'b'] } }, 3001)
+  t.is(c.role, 'joining')
+  t.deepEqual(c.membership.members, ['a', 'b'])
+})
+
+test('pre-votes are refused while the voter hears from a live primary (leader stickiness), granted after electionTimeoutMs of silence', t => {
+  const c = core('a')
+  c.step('c', heartbeat(5), 100)
+  c.takeReady()
+  c.step('b', vote(6, { pre: true }), 500)
+  t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: false, pre: true, term: 5 })
+  c.step('b', vote(6, { pre: true }), 100 + 1000)
+  const r = c.takeReady()
+  t.like(sent(r, 'vote-reply')[0].msg, { granted: true, pre: true, term: 6 })
+  t.is(c.term, 5, 'a pre-vote changes no term')
+  t.is(r.persist, undefined, 'a pre-vote persists nothing')
+})
+
+test('a pre-vote round does not bump the term; a majority of pre-votes starts the real election', t => {
+  const c = core('a')
+  c.tick(2500)
+  const r = c.takeReady()
+  t.is(c.term, 5)
+  t.is(r.persist, undefined)
+  t.deepEqual(sent(r, 'request-vote').map(m => m.to).sort(), ['b', 'c'])
+  t.true(sent(r, 'request-vote').every(m => m.msg.type === 'request-vote' && m.msg.pre && m.msg.term === 6))
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: true }, 2501)
+  const r2 = c.takeReady()
+  t.is(c.role, 'candidate')
+  t.is(r2.persist?.term, 6)
+  t.is(r2.persist?.votedFor, 'a')
+  t.true(sent(r2, 'request-vote').every(m => m.msg.type === 'request-vote' && !m.msg.pre))
+})
+
+test('a non-member never starts an election', t => {
+  const c = core('z', { state: state() })
+  c.tick(100_000)
+  t.deepEqual(sent(c.takeReady(), 'request-vote'), [])
+})
+
+test('a heartbeat of a lower term is answered with the current term and not acted on; the stale primary steps down on that answer', t => {
+  const c = core('b', { state: state({ term: 7 }) })
+  c.step('a', heartbeat(5), 10)
+  const r = c.takeReady()
+  t.like(sent(r, 'heartbeat-ack')[0], { to: 'a', msg: { term: 7 } })
+  t.is(c.primary, undefined)
+  const p = primary('a')
+  p.step('b', { type: 'heartbeat-ack', term: 7, configTerm: 5, version: 3, log: { term: 5, index: 10 } }, 4000)
+  const r2 = p.takeReady()
+  t.is(p.role, 'secondary')
+  t.is(r2.persist?.term, 7)
+  t.true(r2.events.some(e => e.type === 'role' && e.role === 'secondary'))
+})
+
+test('a new primary first re-issues its membership in its own term, then heartbeats every heartbeatMs', t => {
+  const p = primary('a')
+  t.deepEqual(p.membership, { configTerm: 6, version: 4, members: MEMBERS })
+  p.tick(3002 + 200)
+  t.deepEqual(sent(p.takeReady(), 'heartbeat').map(m => m.to).sort(), ['b', 'c'])
+})
+
+test('one membership change at a time: a second join waits until the first is committed by a majority of the old membership', t => {
+  const p = primary('a')
+  // Commit the no-op first.
+  p.step('b', { type: 'members-ack', term: 6, configTerm: 6, version: 4 }, 3010)
+  p.takeReady()
+  p.step('x', { type: 'join', cluster: 'kvgrid', log: { term: 0, index: 0 } }, 3020)
+  const r = p.takeReady()
+  t.like(sent(r, 'join-accepted')[0], { to: 'x', msg: { version: 5, members: [...MEMBERS, 'x'] } })
+  p.step('y', { type: 'join', cluster: 'kvgrid', log: { term: 0, index: 0 } }, 3030)
+  t.deepEqual(sent(p.takeReady(), 'join-accepted'), [], 'y waits: x is not committed yet')
+  // x's ack does not count: x is not in the old membership.
+  p.step('x', { type: 'members-ack', term: 6, configTerm: 6, version: 5 }, 3040)
+  t.deepEqual(sent(p.takeReady(), 'join-accepted'), [])
+  p.step('c', { type: 'members-ack', term: 6, configTerm: 6, version: 5 }, 3050)
+  t.like(sent(p.takeReady(), 'join-accepted')[0], { to: 'y', msg: { version: 6, members: [...MEMBERS, 'x', 'y'] } })
+})
+
+test('a join sent to a secondary is redirected to the primary it knows', t => {
+  const c = core('b')
+  c.step('a', heartbeat(5), 10)
+  c.takeReady()
+  c.step('x', { type: 'join', cluster: 'kvgrid', log: { term: 0, index: 0 } }, 20)
+  t.like(sent(c.takeReady(), 'join-rejected')[0], { to: 'x', msg: { reason: 'not-primary', primary: 'a' } })
+})
+
+test('a join naming another cluster id is rejected as other-cluster; the joiner reports the conflict', t => {
+  const p = primary('a')
+  p.step('x', { type: 'join', cluster: 'kvgrid', clusterId: 'other', log: { term: 0, index: 0 } }, 3100)
+  t.like(sent(p.takeReady(), 'join-rejected')[0], { to: 'x', msg: { reason: 'other-cluster', clusterId: CID } })
+})
+
+test('TimeoutNow starts an election at once only when it comes from the current primary in the current term', t => {
+  const c = core('b')
+  c.step('a', heartbeat(5), 10)
+  c.takeReady()
+  c.step('c', { type: 'timeout-now', term: 5 }, 20)
+  t.is(c.role, 'secondary', 'not from the primary: ignored')
+  c.step('a', { type: 'timeout-now', term: 4 }, 20)
+  t.is(c.role, 'secondary', 'old term: ignored')
+  c.step('a', { type: 'timeout-now', term: 5 }, 30)
+  t.is(c.role, 'candidate')
+  t.is(c.term, 6)
+  t.true(sent(c.takeReady(), 'request-vote').every(m => m.msg.type === 'request-vote' && !m.msg.pre))
+})
+
+test('Hellos of another cluster name are ignored', t => {
+  const c = new ArbiterCore({ self: 'a', now: 0, random: mulberry32(1), cluster: 'blue' })
+  c.peerConnected('b', 0)
+  c.takeReady()
+  c.step('b', { type: 'hello', cluster: 'red', clusterId: 'r1', term: 3, role: 'primary', log: { term: 3, index: 1 } }, 10)
+  t.deepEqual(c.takeReady().messages, [], 'no Join to a primary of another cluster name')
+  c.tick(5000)
+  t.is(c.role, 'primary', 'founds its own cluster after discovery')
+})
+
+test('a fresh peer founds only after the discovery window, and only if it has the lowest id among the fresh peers it sees', t => {
+  const a = new ArbiterCore({ self: 'a', now: 0, random: mulberry32(1) })
+  const b = new ArbiterCore({ self: 'b', now: 0, random: mulberry32(2) })
+  for (const [x, y] of [[a, b], [b, a]] as const) x.peerConnected(y.self, 0)
+  a.step('b', sent(b.takeReady(), 'hello')[0].msg, 1)
+  b.step('a', sent(a.takeReady(), 'hello')[0].msg, 1)
+  a.tick(1000)
+  b.tick(1000)
+  t.is(a.role, 'joining')
+  a.tick(1500)
+  b.tick(1500)
+  t.is(a.role, 'primary')
+  t.is(b.role, 'joining')
+  const r = a.takeReady()
+  t.like(r.persist, { term: 1, members: ['a'], configVersion: 1, configTerm: 1, votedFor: 'a' })
+  t.is(r.persist?.clusterId?.length, 32)
+})
+
+test('leave() of a sole member completes at once; of a non-member too', t => {
+  const solo = core('a', { state: state({ members: ['a'] }) })
+  solo.leave(0)
+  t.true(solo.hasLeft)
+  t.deepEqual(solo.takeReady().events, [{ type: 'left' }])
+  const fresh = new ArbiterCore({ self: 'q', now: 0, random: mulberry32(1) })
+  fresh.leave(0)
+  t.true(fresh.hasLeft)
+})
+
+test('a leaving peer takes only a committed removal as final', t => {
+  const c = core('b')
+  c.step('a', heartbeat(5), 10)
+  c.takeReady()
+  c.leave(20)
+  t.like(sent(c.takeReady(), 'leave')[0], { to: 'a', msg: { term: 5, clusterId: CID } })
+  c.step('a', { type: 'members', term: 5, clusterId: CID, configTerm: 5, version: 4, members: ['a', 'c'], committed: false }, 30)
+  t.false(c.hasLeft)
+  c.step('a', { type: 'members', term: 5, clusterId: CID, configTerm: 5, version: 4, members: ['a', 'c'], committed: true }, 40)
+  t.true(c.hasLeft)
+})
+
+test('a leaving primary hands over only once its successor caught up, and stays primary meanwhile', t => {
+  const p = primary('a', { term: 5, index: 10 })
+  const ack = (from: string, index: number, now: number): void => {
+    p.step(from, { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index } }, now)
+  }
+  ack('b', 8, 3010)
+  ack('c', 7, 3010)
+  p.takeReady()
+  p.leave(3020)
+  const r = p.takeReady()
+  t.is(p.role, 'primary')
+  t.is(p.status(3020).handover, 'b', 'the most up-to-date secondary')
+  t.deepEqual(sent(r, 'timeout-now'), [])
+  t.true(sent(r, 'heartbeat').length === 2, 'a heartbeat round asks for fresh positions')
+  ack('b', 10, 3030)
+  const r2 = p.takeReady()
+  t.deepEqual(sent(r2, 'timeout-now'), [{ to: 'b', msg: { type: 'timeout-now', term: 6 } }])
+  t.is(p.role, 'secondary')
+  t.is(p.term, 6, 'stepping down for a handover starts no term')
+})
+
+test('a leaving primary whose successor does not catch up stays primary and picks again after electionTimeoutMs', t => {
+  const p = primary('a', { term: 5, index: 10 })
+  p.step('b', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index: 9 } }, 3010)
+  p.takeReady()
+  p.leave(3020)
+  p.takeReady()
+  for (let now = 3020; now < 3020 + 1000; now += 50) {
+    p.tick(now)
+    p.step('b', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index: 9 } }, now)
+    p.step('c', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index: 10 } }, now)
+  }
+  t.is(p.role, 'primary')
+  p.tick(3020 + 1000)
+  // Picked again: c has caught up by now, so the handover goes to c.
+  t.deepEqual(sent(p.takeReady(), 'timeout-now').map(m => m.to), ['c'])
+})
+
+test('the core is deterministic: the same inputs give the same outputs', t => {
+  const run = (): string => {
+    const out: Ready[] = []
+    const c = core('a', { random: mulberry32(99) })
+    for (let now = 0; now < 10_000; now += 50) {
+      c.tick(now)
+      out.push(c.takeReady())
+    }
+    return JSON.stringify(out)
+  }
+  t.is(run(), run())
+})
+
+test('bad options and malformed persisted state are refused with InvalidArgumentError', t => {
+  t.throws(() => resolveArbiterOptions({ heartbeatMs: 0 }), { instanceOf: InvalidArgumentError })
+  t.throws(() => resolveArbiterOptions({ heartbeatMs: 600, electionTimeoutMs: 1000 }), { instanceOf: InvalidArgumentError })
+  t.throws(() => resolveArbiterOptions({ stepDownAfterMs: 6000 }), { instanceOf: InvalidArgumentError })
+  t.throws(() => resolveArbiterOptions({ cluster: 'x'.repeat(65) }), { instanceOf: InvalidArgumentError })
+  t.throws(() => resolveArbiterOptions({ requireSeed: 'yes' as unknown as boolean }), { instanceOf: InvalidArgumentError })
+  t.throws(() => core('a', { state: { ...state(), members: ['a', 'a'] } }), { instanceOf: InvalidArgumentError })
+  t.throws(() => core('a', { state: { ...state(), term: -1 } }), { instanceOf: InvalidArgumentError })
+  t.throws(() => core(''), { instanceOf: InvalidArgumentError })
+  t.deepEqual(resolveArbiterOptions(), {
+    cluster: 'kvgrid', heartbeatMs: 200, electionTimeoutMs: 1000, stepDownAfterMs: 2000, evictAfterMs: 5000, discoveryMs: 1500, helloIntervalMs: 500, requireSeed: false
+  })
+})
