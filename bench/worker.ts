@@ -21,7 +21,7 @@ function emit (result: Record<string, unknown>): void {
 }
 
 async function ackedWrite (dir: string, inFlight: number, count: number, fsync: boolean): Promise<void> {
-  const peer = await createPeer({ dataDir: dir, fsync })
+  const peer = await createPeer({ dataDir: dir, fsync, standalone: true })
   const value = new Uint8Array(100).fill(120)
   const latencies: number[] = []
   let next = 0

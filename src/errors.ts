@@ -109,3 +109,31 @@ export class AbortError extends KvgridError {
   override name = 'AbortError'
   constructor (message = 'the operation was aborted') { super(message, AbortError.code) }
 }
+
+/**
+ * A write reached a peer that is not the primary. Carries the primary's PeerId when known.
+ * (Once write forwarding lands, secondaries forward instead of raising this.)
+ */
+export class NotPrimaryError extends KvgridError {
+  static readonly code = 'NOT_PRIMARY'
+  override name = 'NotPrimaryError'
+  readonly primary?: string
+  constructor (primary?: string) {
+    super(primary === undefined ? 'this peer is not the primary and no primary is known' : `this peer is not the primary; the primary is ${primary}`, NotPrimaryError.code)
+    if (primary !== undefined) this.primary = primary
+  }
+}
+
+/** No primary is reachable (no cluster yet, an election in progress, or no majority). */
+export class ClusterUnavailableError extends KvgridError {
+  static readonly code = 'CLUSTER_UNAVAILABLE'
+  override name = 'ClusterUnavailableError'
+  constructor (message = 'no primary is reachable') { super(message, ClusterUnavailableError.code) }
+}
+
+/** The network could not be started (e.g. a listen address is in use or not available). */
+export class NetworkError extends KvgridError {
+  static readonly code = 'NETWORK_ERROR'
+  override name = 'NetworkError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, NetworkError.code, options) }
+}

@@ -6,6 +6,7 @@
  * import { createPeer } from 'kvgrid'
  *
  * const peer = await createPeer({ dataDir: './data/a' })
+ * await peer.ready()
  * await peer.set('user/1', 'ada', { ttlMs: 60_000 })
  * const entry = await peer.get('user/1')
  * console.log(new TextDecoder().decode(entry?.value), entry?.revision)

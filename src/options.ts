@@ -7,6 +7,7 @@ import { defaultLogger } from '@libp2p/logger'
 import type { ComponentLogger } from '@libp2p/logger'
 import { InvalidArgumentError } from './errors.js'
 import { MAX_KEY_BYTES } from './constants.js'
+import type { ArbiterOptions } from './arbiter/types.js'
 
 /** Options of {@link createPeer}. Only `dataDir` is required. */
 export interface PeerOptions {
@@ -41,6 +42,31 @@ export interface PeerOptions {
    * @default 33554432 (32 MiB)
    */
   cacheBytes?: number
+  /**
+   * Run without networking: no libp2p node, the peer is the primary of its own one-member
+   * cluster. For embedded and local use.
+   * @default false
+   */
+  standalone?: boolean
+  /**
+   * Cluster name: scopes the mDNS service tag and the arbiter, so two clusters on one LAN
+   * ignore each other. 1–32 characters of a-z, 0-9 and "-".
+   * @default 'kvgrid'
+   */
+  cluster?: string
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Multiaddrs (ending in /p2p/<peer id>) of peers to dial at start. @default [] */
+  bootstrap?: string[]
+  /** Discover peers by mDNS on the LAN. Forced off when KVGRID_MDNS=off. @default true */
+  mdns?: boolean
+  /** Arbiter timeouts (see docs/protocol.md for each default). */
+  arbiter?: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
+  /**
+   * How long `stop()` waits for a clean leave (a secondary's removal, a primary's handover).
+   * @default 2000
+   */
+  leaveTimeoutMs?: number
   /** Logger factory (libp2p's ComponentLogger); debug output is enabled with DEBUG=kvgrid:*. */
   logger?: ComponentLogger
 }
@@ -54,6 +80,13 @@ export interface ResolvedOptions {
   maxBatchWrites: number
   retainRevisions: number
   cacheBytes: number
+  standalone: boolean
+  cluster: string
+  listen: string[]
+  bootstrap: string[]
+  mdns: boolean
+  arbiter: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
+  leaveTimeoutMs: number
   logger: ComponentLogger
 }
 
@@ -63,7 +96,11 @@ export const DEFAULTS = {
   maxValueBytes: 1024 * 1024,
   maxBatchWrites: 4096,
   retainRevisions: 100_000,
-  cacheBytes: 32 * 1024 * 1024
+  cacheBytes: 32 * 1024 * 1024,
+  standalone: false,
+  cluster: 'kvgrid',
+  mdns: true,
+  leaveTimeoutMs: 2000
 } as const
 
 function positiveInt (name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -74,23 +111,35 @@ function positiveInt (name: string, value: unknown, fallback: number, max = Numb
   return value
 }
 
-/** Apply defaults and validate; throws {@link InvalidArgumentError} on a bad option. */
+function flag (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`option ${name} must be a boolean`)
+  return value
+}
+
+/**
+ * Apply defaults and validate (network options — cluster, listen, bootstrap — are checked by
+ * the node factory, arbiter timeouts by the arbiter); throws {@link InvalidArgumentError} on a bad option. */
 export function resolveOptions (init: PeerOptions): ResolvedOptions {
   if (init == null || typeof init !== 'object') throw new InvalidArgumentError('createPeer needs an options object with dataDir')
   if (typeof init.dataDir !== 'string' || init.dataDir.length === 0) {
     throw new InvalidArgumentError('option dataDir must be a non-empty string (a directory path)')
   }
-  if (init.fsync !== undefined && typeof init.fsync !== 'boolean') {
-    throw new InvalidArgumentError('option fsync must be a boolean')
-  }
   return {
     dataDir: resolve(init.dataDir),
-    fsync: init.fsync ?? DEFAULTS.fsync,
+    fsync: flag('fsync', init.fsync, DEFAULTS.fsync),
     maxValueBytes: positiveInt('maxValueBytes', init.maxValueBytes, DEFAULTS.maxValueBytes, 64 * 1024 * 1024),
     maxKeyBytes: MAX_KEY_BYTES,
     maxBatchWrites: positiveInt('maxBatchWrites', init.maxBatchWrites, DEFAULTS.maxBatchWrites, 1_000_000),
     retainRevisions: positiveInt('retainRevisions', init.retainRevisions, DEFAULTS.retainRevisions),
     cacheBytes: init.cacheBytes === 0 ? 0 : positiveInt('cacheBytes', init.cacheBytes, DEFAULTS.cacheBytes, 16 * 1024 * 1024 * 1024),
+    standalone: flag('standalone', init.standalone, DEFAULTS.standalone),
+    cluster: init.cluster ?? DEFAULTS.cluster,
+    listen: init.listen ?? [],
+    bootstrap: init.bootstrap ?? [],
+    mdns: flag('mdns', init.mdns, DEFAULTS.mdns),
+    arbiter: init.arbiter ?? {},
+    leaveTimeoutMs: positiveInt('leaveTimeoutMs', init.leaveTimeoutMs, DEFAULTS.leaveTimeoutMs, 60_000),
     logger: init.logger ?? defaultLogger()
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Public data types of the peer API. See docs/api.md for the behaviour of every field.
  */
+import type { TypedEventTarget } from 'main-event'
 
 /** A value as stored: bytes. Strings given to `set` are stored as their UTF-8 bytes. */
 export type Value = string | Uint8Array
@@ -82,10 +83,35 @@ export interface WriteResult {
 /** Role of a peer. A single peer without networking is always `primary`. */
 export type Role = 'primary' | 'secondary' | 'candidate' | 'joining'
 
+/** One member of the cluster as a peer sees it. */
+export interface MemberInfo {
+  peerId: string
+  role: 'primary' | 'secondary'
+  /** Addresses this peer knows for it (its own listen addresses for itself). */
+  addrs: string[]
+  /** ms since this peer last heard from it (0 for itself; undefined: never). */
+  lastSeenMs?: number
+}
+
 /** Snapshot of a peer's state, from `peer.status()`. */
 export interface PeerStatus {
+  /** This peer's PeerId (undefined for a standalone peer). */
   peerId?: string
   role: Role
+  /** Current arbiter term (0 standalone or before any cluster). */
+  term: number
+  /** PeerId of the primary this peer follows, when known (itself when primary). */
+  primary?: string
+  /** Cluster name. */
+  cluster?: string
+  /** Cluster id, set once the peer founded or joined a cluster. */
+  clusterId?: string
+  /** The membership, the primary included (empty when standalone). */
+  members: MemberInfo[]
+  /** PeerIds of the peers connected now. */
+  connections: string[]
+  /** Set when a peer of the same cluster name belongs to another cluster id. */
+  conflict?: { clusterId: string, peer: string }
   /** Latest committed revision on this peer (0 for an empty store). */
   revision: number
   /** Number of live keys (keys whose expiry was already removed are not counted). */
@@ -99,8 +125,18 @@ export interface PeerStatus {
   pendingWrites: number
 }
 
+/** Events a peer dispatches (`peer.addEventListener('role', e => e.detail)`). */
+export interface PeerEvents {
+  /** The peer's role changed. */
+  role: CustomEvent<{ role: Role, previous: Role, term: number }>
+  /** The primary this peer follows changed (undefined: none known). */
+  primary: CustomEvent<{ primary?: string, term: number }>
+  /** The membership changed. */
+  members: CustomEvent<{ members: string[] }>
+}
+
 /** The peer API: what `createPeer` returns. See docs/api.md. */
-export interface KvPeer {
+export interface KvPeer extends TypedEventTarget<PeerEvents> {
   /** Set `key` to `value`, optionally under conditions and with a TTL. */
   set (key: string, value: Value, options?: SetOptions): Promise<WriteResult>
   /** Read a key from the local replica; `undefined` when absent or expired. */
@@ -115,6 +151,10 @@ export interface KvPeer {
   range (options?: RangeOptions): Promise<Entry[]>
   /** A snapshot of the peer's state. */
   status (): PeerStatus
+  /** Resolves once the peer is a member that knows the current primary. */
+  ready (options?: AbortOptions): Promise<void>
+  /** Dialable addresses of this peer (empty when standalone). */
+  readonly multiaddrs: string[]
   /** Stop the peer: waits for queued writes, closes storage, clears every timer. Idempotent. */
   stop (): Promise<void>
 }

@@ -1,12 +1,12 @@
 /**
- * The shell's pure output formatting: values, result lines, errors, status.
+ * The shell's pure output formatting: values, result lines, errors, status, the member table.
  */
 import test from 'ava'
 import { formatBytes, formatError, formatOutcome, formatText } from '../src/cli/format.js'
 import type { Outcome } from '../src/cli/format.js'
 import { tokenize } from '../src/cli/tokenize.js'
 import { DataDirLockedError, InvalidArgumentError, ValueTooLargeError } from '../src/errors.js'
-import type { Entry } from '../src/types.js'
+import type { Entry, PeerStatus } from '../src/types.js'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -81,17 +81,63 @@ test('formatOutcome rounds the elapsed time to whole milliseconds', (t) => {
   t.deepEqual(formatOutcome({ kind: 'set', result: { ok: true, revision: 1 }, ms: 10.49 }), ['r1 set 10ms'])
 })
 
-test('formatOutcome prints every status field, and peerId only when present', (t) => {
-  const status = { role: 'primary' as const, revision: 4, keys: 2, dataDir: '/d', compactedRevision: 0, fsync: true, pendingWrites: 0 }
-  t.deepEqual(formatOutcome({ kind: 'status', status }), [
-    'role: primary', 'revision: 4', 'keys: 2', 'dataDir: /d', 'fsync: true', 'compactedRevision: 0', 'pendingWrites: 0'
+const standalone: PeerStatus = { role: 'primary', term: 0, members: [], connections: [], revision: 4, keys: 2, dataDir: '/d', compactedRevision: 0, fsync: true, pendingWrites: 0 }
+
+test('formatOutcome prints a standalone status without network lines', (t) => {
+  t.deepEqual(formatOutcome({ kind: 'status', status: standalone }), [
+    'role: primary', 'term: 0', 'revision: 4', 'keys: 2', 'dataDir: /d', 'fsync: true', 'compactedRevision: 0', 'pendingWrites: 0'
   ])
-  t.is(formatOutcome({ kind: 'status', status: { ...status, peerId: '12D3Koo' } }).at(-1), 'peerId: 12D3Koo')
+})
+
+const A = '12D3KooWA'
+const B = '12D3KooWBbbb'
+const networked: PeerStatus = {
+  ...standalone,
+  peerId: A,
+  role: 'secondary',
+  term: 3,
+  primary: B,
+  cluster: 'kvgrid',
+  clusterId: 'c1',
+  members: [
+    { peerId: B, role: 'primary', addrs: [`/ip4/127.0.0.1/tcp/7402/p2p/${B}`, '/ip4/10.0.0.2/tcp/7402'], lastSeenMs: 120.4 },
+    { peerId: A, role: 'secondary', addrs: [`/ip4/127.0.0.1/tcp/7401/p2p/${A}`], lastSeenMs: 0 },
+    { peerId: 'X', role: 'secondary', addrs: [] }
+  ],
+  connections: [B]
+}
+
+test('formatOutcome prints every status field of a networked peer, in a fixed order', (t) => {
+  t.deepEqual(formatOutcome({ kind: 'status', status: networked }), [
+    `peerId: ${A}`, 'role: secondary', 'term: 3', `primary: ${B}`, 'cluster: kvgrid', 'clusterId: c1', 'members: 3',
+    'connections: 1', 'revision: 4', 'keys: 2', 'dataDir: /d', 'fsync: true', 'compactedRevision: 0', 'pendingWrites: 0'
+  ])
+})
+
+test('formatOutcome shows an unknown primary or cluster id as -, and a conflict on its own line', (t) => {
+  const { primary, clusterId, ...joining } = networked
+  const lines = formatOutcome({ kind: 'status', status: { ...joining, role: 'joining', conflict: { clusterId: 'c2', peer: 'Y' } } })
+  t.true(lines.includes('primary: -'))
+  t.true(lines.includes('clusterId: -'))
+  t.is(lines.at(-1), 'conflict: peer Y belongs to cluster id c2')
+})
+
+test('formatOutcome prints members as an aligned table: * marks this peer, addresses lose their /p2p suffix', (t) => {
+  t.deepEqual(formatOutcome({ kind: 'members', status: networked }), [
+    '  peer id       role       last heard  addresses',
+    `  ${B}  primary    120ms       /ip4/127.0.0.1/tcp/7402 /ip4/10.0.0.2/tcp/7402`,
+    `* ${A.padEnd(B.length)}  secondary  0ms         /ip4/127.0.0.1/tcp/7401`,
+    `  ${'X'.padEnd(B.length)}  secondary  never       -`
+  ])
+})
+
+test('formatOutcome prints members of a standalone peer as one explanatory line', (t) => {
+  t.deepEqual(formatOutcome({ kind: 'members', status: standalone }), ['no members: this peer is standalone (no networking)'])
 })
 
 test('formatOutcome prints the help as several lines naming every command', (t) => {
   const help = formatOutcome({ kind: 'help' }).join('\n')
-  for (const name of ['set', 'get', 'del', 'exists', 'extend', 'scan', 'status', 'help', 'exit']) {
+  for (const name of ['set', 'get', 'del', 'exists', 'extend', 'scan', 'status', 'members', 'help', 'exit']) {
     t.regex(help, new RegExp(`^  ${name}\\b`, 'm'))
   }
 })

@@ -1,15 +1,24 @@
 /**
  * `main(argv, io)` in-process: argument parsing, help, version, exit codes, and `start` with a
- * piped script (stdin is a stream without a TTY, so the shell runs in pipe mode).
+ * piped script (stdin is a stream without a TTY, so the shell runs in pipe mode). Peers are
+ * standalone unless the network is the point; networked ones listen on 127.0.0.1 only.
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
-import { main, parseStartArgs } from '../src/cli/main.js'
-import type { CliIo } from '../src/cli/main.js'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { main, parseDemoArgs, parseStartArgs } from '../src/cli/main.js'
+import type { CliIo, DemoArgs, StartArgs } from '../src/cli/main.js'
+import { createPeer } from '../src/index.js'
+import { loadOrCreateIdentity } from '../src/node/index.js'
+
+// Every in-process `start` listens for SIGINT and SIGTERM while it runs, and these tests run
+// many at once.
+process.setMaxListeners(64)
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -36,14 +45,24 @@ async function tempDir (t: ExecutionContext): Promise<string> {
 
 const normalise = (stdout: string): string[] => stdout.split('\n').slice(0, -1).map((line) => line.replace(/ \d+ms$/, ' Tms'))
 
-const START_OPTIONS = ['--data DIR', '--fsync', '--no-fsync', '--max-value-bytes N', '--no-shell', '--help']
-const SHELL_COMMANDS = ['set KEY VALUE [nx|xx] [ex MS] [cmp VALUE] [cmprev REV]', 'get KEY [at REV]', 'del KEY', 'exists KEY', 'extend KEY MS', 'scan PREFIX [limit N]', 'status', 'help', 'exit']
+const START_OPTIONS = [
+  '--data DIR', '--fsync', '--no-fsync', '--max-value-bytes N', '--no-shell', '--help', '--listen ADDR', '--bootstrap ADDR',
+  '--mdns', '--no-mdns', '--cluster NAME', '--standalone', '--ready-timeout MS'
+]
+const DEMO_OPTIONS = ['--peers N', '--data DIR', '--base-port P', '--mdns', '--ready-timeout MS', '--help']
+const SHELL_COMMANDS = ['set KEY VALUE [nx|xx] [ex MS] [cmp VALUE] [cmprev REV]', 'get KEY [at REV]', 'del KEY', 'exists KEY', 'extend KEY MS', 'scan PREFIX [limit N]', 'status', 'members', 'help', 'exit']
 
 test('kvgrid --help lists every option and exits 0', async (t) => {
   const { code, stdout, stderr } = await runMain(['--help'])
   t.is(code, 0)
   t.is(stderr, '')
-  for (const option of ['--help', '--version', 'start', ...START_OPTIONS]) t.true(stdout.includes(option), option)
+  for (const option of ['--help', '--version', 'start', 'demo', ...START_OPTIONS]) t.true(stdout.includes(option), option)
+})
+
+test('kvgrid demo --help lists every demo option', async (t) => {
+  const { code, stdout } = await runMain(['demo', '--help'])
+  t.is(code, 0)
+  for (const option of DEMO_OPTIONS) t.true(stdout.includes(option), option)
 })
 
 test('kvgrid start --help lists every option and every shell command', async (t) => {
@@ -67,6 +86,11 @@ test('kvgrid without arguments prints the help to stderr and exits 2', async (t)
   t.true(stderr.includes('kvgrid start --data DIR'))
 })
 
+const hint = '; see kvgrid start --help\n$'
+const demoHint = '; see kvgrid demo --help\n$'
+const PEER_ID = '12D3KooWPRTncs848fnijKpjQ3WT5D1MqHFea9aaPjJERcmaZmoK'
+const re = (text: string, end = hint): RegExp => new RegExp(`^error: ${text}${end}`)
+
 const usageErrors: Array<[argv: string[], message: RegExp]> = [
   [['frob'], /^error: unknown command "frob"; see kvgrid --help\n$/],
   [['--frob'], /^error: unknown option '--frob'; see kvgrid --help\n$/],
@@ -79,7 +103,29 @@ const usageErrors: Array<[argv: string[], message: RegExp]> = [
   [['start', '--data', 'd', '--max-value-bytes', '1.5'], /^error: option --max-value-bytes must be a non-negative decimal integer, got "1.5"; see kvgrid start --help\n$/],
   [['start', '--data', 'd', '--max-value-bytes', '-1'], /^error: .*--max-value-bytes.*; see kvgrid start --help\n$/],
   [['start', '--data', 'd', '--max-value-bytes', '1e3'], /^error: option --max-value-bytes must be a non-negative decimal integer, got "1e3"; see kvgrid start --help\n$/],
-  [['start', '--data', 'd', '--max-value-bytes', '0'], /^error: option --max-value-bytes must be at least 1; see kvgrid start --help\n$/]
+  [['start', '--data', 'd', '--max-value-bytes', '0'], /^error: option --max-value-bytes must be at least 1; see kvgrid start --help\n$/],
+  [['start', '--data', 'd', '--listen'], re("option '--listen <value>' argument missing")],
+  [['start', '--data', 'd', '--listen', 'localhost:7401'], re('option --listen: "localhost:7401" is not a valid multiaddr \\(.*\\)')],
+  [['start', '--data', 'd', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/999.0.0.1/tcp/1'], re('option --listen: "/ip4/999.0.0.1/tcp/1" is not a valid multiaddr .*')],
+  [['start', '--data', 'd', '--bootstrap', '/ip4/127.0.0.1/tcp/7401'], re('option --bootstrap: "/ip4/127.0.0.1/tcp/7401" must end with /p2p/<peer id>')],
+  [['start', '--data', 'd', '--bootstrap', 'nonsense'], re('option --bootstrap: "nonsense" is not a valid multiaddr .*')],
+  [['start', '--data', 'd', '--mdns=yes'], re("option '--mdns' does not take an argument")],
+  [['start', '--data', 'd', '--ready-timeout', '1.5'], re('option --ready-timeout must be a non-negative decimal integer, got "1.5"')],
+  [['start', '--data', 'd', '--ready-timeout', '-1'], re('.*--ready-timeout.*')],
+  [['start', '--data', 'd', '--standalone', '--listen', '/ip4/127.0.0.1/tcp/0'], re('option --listen cannot be used with --standalone \\(a standalone peer has no networking\\)')],
+  [['start', '--data', 'd', '--bootstrap', `/ip4/127.0.0.1/tcp/1/p2p/${PEER_ID}`, '--standalone'], re('option --bootstrap cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--standalone', '--mdns'], re('option --mdns cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--standalone', '--no-mdns'], re('option --no-mdns cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--standalone', '--cluster', 'x'], re('option --cluster cannot be used with --standalone .*')],
+  [['demo', 'extra'], re("unexpected argument 'extra'", demoHint)],
+  [['demo', '--frob'], re("unknown option '--frob'", demoHint)],
+  [['demo', '--peers', '0'], re('option --peers must be at least 1', demoHint)],
+  [['demo', '--peers', '8'], re('option --peers must be from 1 to 7, got 8', demoHint)],
+  [['demo', '--peers', 'three'], re('option --peers must be a non-negative decimal integer, got "three"', demoHint)],
+  [['demo', '--base-port', '0'], re('option --base-port must be at least 1', demoHint)],
+  [['demo', '--base-port', '65534'], re('option --base-port 65534 leaves no room for 3 peers \\(ports 65534-65536; the last port is 65535\\)', demoHint)],
+  [['demo', '--data', ''], re('option --data needs a directory', demoHint)],
+  [['demo', '--ready-timeout', 'soon'], re('option --ready-timeout must be a non-negative decimal integer, got "soon"', demoHint)]
 ]
 
 for (const [argv, message] of usageErrors) {
@@ -91,21 +137,57 @@ for (const [argv, message] of usageErrors) {
   })
 }
 
-test('parseStartArgs: fsync is on by default and the last of --fsync/--no-fsync wins', (t) => {
-  t.true(parseStartArgs(['--data', 'd']).fsync)
-  t.false(parseStartArgs(['--data', 'd', '--no-fsync']).fsync)
-  t.true(parseStartArgs(['--data', 'd', '--no-fsync', '--fsync']).fsync)
-  t.false(parseStartArgs(['--data', 'd', '--fsync', '--no-fsync']).fsync)
-})
+const START_DEFAULTS: StartArgs = {
+  help: false, dataDir: 'd', fsync: true, shell: true, standalone: false, listen: [], bootstrap: [], mdns: true, readyTimeoutMs: 30000
+}
 
-test('parseStartArgs reads every start option', (t) => {
-  t.deepEqual(parseStartArgs(['--data=d', '--max-value-bytes', '64', '--no-shell']), { help: false, dataDir: 'd', fsync: true, maxValueBytes: 64, shell: false })
-  t.deepEqual(parseStartArgs(['--data', 'd']), { help: false, dataDir: 'd', fsync: true, shell: true })
-})
+const startArgs: Array<[argv: string[], expected: Partial<StartArgs>]> = [
+  [[], {}],
+  [['--no-fsync'], { fsync: false }],
+  [['--no-fsync', '--fsync'], { fsync: true }],
+  [['--fsync', '--no-fsync'], { fsync: false }],
+  [['--max-value-bytes', '64', '--no-shell'], { maxValueBytes: 64, shell: false }],
+  [['--listen', '/ip4/127.0.0.1/tcp/7401', '--listen=/ip6/::1/tcp/0'], { listen: ['/ip4/127.0.0.1/tcp/7401', '/ip6/::1/tcp/0'] }],
+  [['--bootstrap', `/ip4/127.0.0.1/tcp/7401/p2p/${PEER_ID}`, '--bootstrap', `/dns4/peer.lan/tcp/7401/p2p/${PEER_ID}`],
+    { bootstrap: [`/ip4/127.0.0.1/tcp/7401/p2p/${PEER_ID}`, `/dns4/peer.lan/tcp/7401/p2p/${PEER_ID}`] }],
+  [['--no-mdns'], { mdns: false }],
+  [['--no-mdns', '--mdns'], { mdns: true }],
+  [['--mdns', '--no-mdns'], { mdns: false }],
+  [['--cluster', 'office-2'], { cluster: 'office-2' }],
+  [['--standalone'], { standalone: true }],
+  [['--standalone', '--no-shell', '--no-fsync'], { standalone: true, shell: false, fsync: false }],
+  [['--ready-timeout', '0'], { readyTimeoutMs: 0 }],
+  [['--ready-timeout', '1500'], { readyTimeoutMs: 1500 }]
+]
+
+for (const [argv, expected] of startArgs) {
+  test(`parseStartArgs reads ${JSON.stringify(argv)} (with --data d) as ${JSON.stringify(expected)} over the defaults`, (t) => {
+    t.deepEqual(parseStartArgs(['--data', 'd', ...argv]), { ...START_DEFAULTS, ...expected })
+  })
+}
+
+const DEMO_ARGS_DEFAULTS: DemoArgs = { help: false, peers: 3, dataDir: '.kvgrid/demo', mdns: false, basePort: 7401, readyTimeoutMs: 30000 }
+
+const demoArgs: Array<[argv: string[], expected: Partial<DemoArgs>]> = [
+  [[], {}],
+  [['--peers', '1'], { peers: 1 }],
+  [['--peers', '7', '--base-port', '65529'], { peers: 7, basePort: 65529 }],
+  [['--data', '/tmp/x'], { dataDir: '/tmp/x' }],
+  [['--mdns'], { mdns: true }],
+  [['--mdns', '--no-mdns'], { mdns: false }],
+  [['--ready-timeout', '5000'], { readyTimeoutMs: 5000 }],
+  [['-h'], { help: true }]
+]
+
+for (const [argv, expected] of demoArgs) {
+  test(`parseDemoArgs reads ${JSON.stringify(argv)} as ${JSON.stringify(expected)} over the defaults`, (t) => {
+    t.deepEqual(parseDemoArgs(argv), { ...DEMO_ARGS_DEFAULTS, ...expected })
+  })
+}
 
 test('start runs a piped script, prints one line per command and exits 0', async (t) => {
   const dir = await tempDir(t)
-  const { code, stdout, stderr } = await runMain(['start', '--data', dir], 'set a 1\nget a\nset k "a b"\nget k\n')
+  const { code, stdout, stderr } = await runMain(['start', '--data', dir, '--standalone'], 'set a 1\nget a\nset k "a b"\nget k\n')
   t.is(stderr, '')
   t.deepEqual(normalise(stdout), ['r1 set Tms', 'r1 1 Tms', 'r2 set Tms', 'r2 "a b" Tms'])
   t.is(code, 0)
@@ -113,22 +195,22 @@ test('start runs a piped script, prints one line per command and exits 0', async
 
 test('start exits 2 when a piped command is invalid or fails, after running the rest', async (t) => {
   const dir = await tempDir(t)
-  const { code, stdout } = await runMain(['start', '--data', dir], 'frob\nset a 1\n')
+  const { code, stdout } = await runMain(['start', '--data', dir, '--standalone'], 'frob\nset a 1\n')
   t.deepEqual(normalise(stdout), ['ERR INVALID_ARGUMENT unknown command "frob"; try help', 'r1 set Tms'])
   t.is(code, 2)
 })
 
 test('start keeps data across runs on the same directory', async (t) => {
   const dir = await tempDir(t)
-  t.is((await runMain(['start', '--data', dir], 'set a 1\n')).code, 0)
-  const { code, stdout } = await runMain(['start', '--data', dir], 'get a\n')
+  t.is((await runMain(['start', '--data', dir, '--standalone'], 'set a 1\n')).code, 0)
+  const { code, stdout } = await runMain(['start', '--data', dir, '--standalone'], 'get a\n')
   t.deepEqual(normalise(stdout), ['r1 1 Tms'])
   t.is(code, 0)
 })
 
 test('start --no-fsync and --max-value-bytes configure the peer', async (t) => {
   const dir = await tempDir(t)
-  const { code, stdout } = await runMain(['start', '--data', dir, '--no-fsync', '--max-value-bytes', '4'], 'set a 12345\nstatus\n')
+  const { code, stdout } = await runMain(['start', '--data', dir, '--standalone', '--no-fsync', '--max-value-bytes', '4'], 'set a 12345\nstatus\n')
   t.is(code, 2)
   const lines = normalise(stdout)
   t.is(lines[0], 'ERR VALUE_TOO_LARGE value is 5 bytes; the limit (maxValueBytes) is 4')
@@ -137,20 +219,108 @@ test('start --no-fsync and --max-value-bytes configure the peer', async (t) => {
 
 test('start with fsync by default reports fsync: true', async (t) => {
   const dir = await tempDir(t)
-  const { stdout } = await runMain(['start', '--data', dir], 'status\n')
+  const { stdout } = await runMain(['start', '--data', dir, '--standalone'], 'status\n')
   t.true(normalise(stdout).includes('fsync: true'))
 })
 
 test('start does not write shell history in pipe mode', async (t) => {
   const dir = await tempDir(t)
-  await runMain(['start', '--data', dir], 'set a 1\n')
+  await runMain(['start', '--data', dir, '--standalone'], 'set a 1\n')
   await t.throwsAsync(access(join(dir, '.shell_history')))
 })
 
-test('start exits 1 with error: CODE message when the peer cannot start', async (t) => {
+test('start exits 2 with error: INVALID_ARGUMENT message when the peer rejects an option', async (t) => {
   const dir = await tempDir(t)
-  const { code, stdout, stderr } = await runMain(['start', '--data', dir, '--max-value-bytes', '999999999999'], 'get a\n')
-  t.is(code, 1)
+  const { code, stdout, stderr } = await runMain(['start', '--data', dir, '--standalone', '--max-value-bytes', '999999999999'], 'get a\n')
+  t.is(code, 2)
   t.is(stdout, '')
   t.regex(stderr, /^error: INVALID_ARGUMENT .*maxValueBytes.*\n$/)
+})
+
+const rejectedByPeer: Array<[argv: string[], message: RegExp]> = [
+  [['--cluster', 'My_Cluster'], /^error: INVALID_ARGUMENT cluster must be 1-32 characters of a-z, 0-9 and "-", starting with a letter or digit; got "My_Cluster"\n$/],
+  [['--cluster', ''], /^error: INVALID_ARGUMENT cluster must be .*; got ""\n$/],
+  [['--cluster', 'a'.repeat(33)], /^error: INVALID_ARGUMENT cluster must be 1-32 characters/]
+]
+
+for (const [argv, message] of rejectedByPeer) {
+  test(`start ${JSON.stringify(argv)}: the peer's INVALID_ARGUMENT prints one line and exits 2, before a port is opened`, async (t) => {
+    const dir = await tempDir(t)
+    const { code, stdout, stderr } = await runMain(['start', '--data', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...argv], 'status\n')
+    t.is(code, 2)
+    t.is(stdout, '')
+    t.regex(stderr, message)
+  })
+}
+
+test('start exits 1 with error: DATA_DIR_LOCKED message when another peer holds the directory', async (t) => {
+  const dir = await tempDir(t)
+  const holder = await createPeer({ dataDir: dir, standalone: true })
+  t.teardown(async () => { await holder.stop() })
+  const { code, stdout, stderr } = await runMain(['start', '--data', dir, '--standalone'], 'get a\n')
+  t.is(code, 1)
+  t.is(stdout, '')
+  t.regex(stderr, /^error: DATA_DIR_LOCKED .+\n$/)
+})
+
+const loopback = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns']
+
+test('a networked start runs the script once it founded its cluster, and prints nothing on stderr', async (t) => {
+  const dir = await tempDir(t)
+  const { code, stdout, stderr } = await runMain(['start', '--data', dir, ...loopback, '--cluster', 'cli-main'], 'status\nmembers\nset a 1\nget a\n')
+  t.is(stderr, '')
+  const lines = normalise(stdout)
+  const status = Object.fromEntries(lines.filter((l) => /^\w+: /.test(l)).map((l) => l.split(': ')))
+  t.like(status, { role: 'primary', term: '1', cluster: 'cli-main', members: '1', connections: '0', revision: '0' })
+  t.is(status.primary, status.peerId)
+  t.regex(status.clusterId, /^[0-9a-f]{32}$/)
+  const table = lines.slice(lines.indexOf('pendingWrites: 0') + 1, -2)
+  t.regex(table[0], /^ {2}peer id +role +last heard +addresses$/)
+  t.regex(table[1], new RegExp(`^\\* ${status.peerId} +primary +0ms +/ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
+  t.is(table.length, 2)
+  t.deepEqual(lines.slice(-2), ['r1 set Tms', 'r1 1 Tms'])
+  t.is(code, 0)
+})
+
+/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+test('start exits 1 with CLUSTER_UNAVAILABLE, running no command, when the peer is not ready within --ready-timeout', async (t) => {
+  const dir = await tempDir(t)
+  const seedId = peerIdFromPrivateKey(await loadOrCreateIdentity(await tempDir(t))).toString()
+  const unreachable = `/ip4/127.0.0.1/tcp/${await closedPort()}/p2p/${seedId}`
+  const { code, stdout, stderr } = await runMain(['start', '--data', dir, ...loopback, '--bootstrap', unreachable, '--ready-timeout', '300'], 'set a 1\n')
+  t.is(stdout, '')
+  t.regex(stderr, /^error: CLUSTER_UNAVAILABLE the peer was not ready within 300 ms: it is joining in term 0, no primary known, with 0 connections\n$/)
+  t.is(code, 1)
+  // The peer was stopped: the directory can be used again.
+  t.is((await runMain(['start', '--data', dir, '--standalone'], 'set a 1\n')).code, 0)
+})
+
+test('a start bootstrapped to a primary joins as secondary: status and members show both peers, a write prints ERR NOT_PRIMARY', async (t) => {
+  const primary = await createPeer({ dataDir: await tempDir(t), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, cluster: 'cli-pair' })
+  t.teardown(async () => { await primary.stop() })
+  await primary.ready()
+  const primaryId = primary.status().peerId ?? ''
+  const dir = await tempDir(t)
+  const { code, stdout, stderr } = await runMain(
+    ['start', '--data', dir, ...loopback, '--cluster', 'cli-pair', '--bootstrap', primary.multiaddrs[0]],
+    'status\nmembers\nset a 1\nget a\n'
+  )
+  t.is(stderr, '')
+  const lines = normalise(stdout)
+  const status = Object.fromEntries(lines.filter((l) => /^\w+: /.test(l)).map((l) => l.split(': ')))
+  t.like(status, { role: 'secondary', term: '1', primary: primaryId, cluster: 'cli-pair', clusterId: primary.status().clusterId, members: '2', connections: '1' })
+  const table = lines.slice(lines.indexOf('pendingWrites: 0') + 1, -2)
+  t.is(table.length, 3)
+  t.regex(table.find((l) => l.includes(primaryId)) ?? '', new RegExp(`^  ${primaryId} +primary +(\\d+ms|never) +/ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
+  t.regex(table.find((l) => l.startsWith('*')) ?? '', new RegExp(`^\\* ${status.peerId} +secondary +0ms +/ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
+  t.deepEqual(lines.slice(-2), [`ERR NOT_PRIMARY this peer is not the primary; the primary is ${primaryId}`, 'r-1 not found Tms'])
+  t.is(code, 2)
 })

@@ -79,6 +79,8 @@ const commands: Array<[line: string, expected: Command]> = [
   ['scan ""', { name: 'scan', prefix: '' }],
   ['scan a LIMIT 2', { name: 'scan', prefix: 'a', limit: 2 }],
   ['status', { name: 'status' }],
+  ['members', { name: 'members' }],
+  ['MEMBERS', { name: 'members' }],
   ['HELP', { name: 'help' }],
   ['Exit', { name: 'exit' }]
 ]
@@ -129,6 +131,7 @@ const badCommands: Array<[line: string, message: RegExp]> = [
   ['scan a limit +5', /limit N must be a non-negative decimal integer/],
   ['scan a at 3', /unknown modifier "at" for scan/],
   ['status now', /status takes no arguments/],
+  ['members all', /members takes no arguments/],
   ['help me', /help takes no arguments/],
   ['exit 0', /exit takes no arguments/],
   ['set k "v', /unterminated " quote/]

@@ -13,10 +13,12 @@ import type { PeerOptions } from '../src/index.js'
 import { PROMPT, runShell } from '../src/cli/shell.js'
 import type { ShellOptions, ShellSummary } from '../src/cli/shell.js'
 import type { KvPeer } from '../src/types.js'
+import { waitFor } from './helpers/wait.js'
 
 async function startPeer (t: ExecutionContext, options: Partial<PeerOptions> = {}): Promise<KvPeer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'kvgrid-cli-shell-'))
-  const peer = await createPeer({ fsync: false, ...options, dataDir })
+  // Standalone: these tests are about the shell, not the network.
+  const peer = await createPeer({ fsync: false, standalone: true, ...options, dataDir })
   t.teardown(async () => {
     await peer.stop()
     await rm(dataDir, { recursive: true, force: true })
@@ -154,13 +156,14 @@ test('shell: a value over --max-value-bytes fails with VALUE_TOO_LARGE', async (
   t.is(summary.failed, 1)
 })
 
-test('shell: status prints the peer\'s state as name: value lines', async (t) => {
+test('shell: status prints a standalone peer\'s state as name: value lines, without network lines', async (t) => {
   const peer = await startPeer(t)
   const { lines } = await run(t, 'set a 1\nset b 2\nstatus\n', { peer })
   t.deepEqual(lines, [
     'r1 set Tms',
     'r2 set Tms',
     'role: primary',
+    'term: 0',
     'revision: 2',
     'keys: 2',
     `dataDir: ${peer.status().dataDir}`,
@@ -186,7 +189,7 @@ test('shell: the elapsed time is the peer call\'s, rounded to whole milliseconds
 
 test('shell: an unexpected non-kvgrid error prints ERR INTERNAL and counts as a failure', async (t) => {
   const real = await startPeer(t)
-  const broken: KvPeer = { ...bind(real), get: async () => { throw new Error('disk on fire') } }
+  const broken = withOverride(real, 'get', async () => { throw new Error('disk on fire') })
   const { lines, summary } = await run(t, 'get a\nset a 1\n', { peer: broken })
   t.deepEqual(lines, ['ERR INTERNAL disk on fire', 'r1 set Tms'])
   t.is(summary.failed, 1)
@@ -229,16 +232,65 @@ test('shell: interactive mode prompts, loads history and reports new history lin
   t.deepEqual(saved.at(-1), ['get old', 'set a 1'])
 })
 
-/** A KvPeer object whose methods are bound to `peer` (so they can be spread and overridden). */
-function bind (peer: KvPeer): KvPeer {
-  return {
-    set: peer.set.bind(peer),
-    get: peer.get.bind(peer),
-    delete: peer.delete.bind(peer),
-    exists: peer.exists.bind(peer),
-    extend: peer.extend.bind(peer),
-    range: peer.range.bind(peer),
-    status: peer.status.bind(peer),
-    stop: peer.stop.bind(peer)
-  }
+test('shell: members on a standalone peer says there are no members, and is not a failure', async (t) => {
+  const { lines, summary } = await run(t, 'members\n')
+  t.deepEqual(lines, ['no members: this peer is standalone (no networking)'])
+  t.is(summary.failed, 0)
+})
+
+test('shell: in a script, notices go to the notice stream as they come and stop when the loop ends', async (t) => {
+  const peer = await startPeer(t)
+  const input = new PassThrough()
+  const out = collect()
+  const notes = collect()
+  let notify: ((line: string) => void) | undefined
+  let unsubscribed = false
+  const done = runShell({
+    peer,
+    input,
+    output: out.stream,
+    noticeOutput: notes.stream,
+    notices: (n) => {
+      notify = n
+      return () => { unsubscribed = true }
+    }
+  })
+  input.write('set a 1\n')
+  await waitFor(() => out.text().includes('\n'), 'the first command\'s output')
+  notify?.('kvgrid: now secondary in term 2, primary X')
+  input.end('get a\n')
+  await done
+  t.is(notes.text(), 'kvgrid: now secondary in term 2, primary X\n')
+  t.regex(out.text(), /^r1 set \d+ms\nr1 1 \d+ms\n$/)
+  t.true(unsubscribed)
+})
+
+test('shell: in interactive mode a notice at the prompt is printed on its own line and the prompt comes back', async (t) => {
+  const peer = await startPeer(t)
+  const input = new PassThrough()
+  const out = collect()
+  let notify: ((line: string) => void) | undefined
+  const done = runShell({ peer, input, output: out.stream, interactive: true, notices: (n) => { notify = n; return () => {} } })
+  await waitFor(() => out.text().includes(PROMPT), 'the prompt')
+  input.write('get')
+  await waitFor(() => out.text().endsWith('get'), 'the typed text to echo')
+  const before = out.text().length
+  notify?.('kvgrid: now primary in term 3')
+  const after = out.text().slice(before)
+  t.true(after.includes('kvgrid: now primary in term 3\n'), JSON.stringify(after))
+  // The prompt is shown again with what was typed so far.
+  t.true(after.slice(after.indexOf('term 3\n')).includes(PROMPT + 'get'), JSON.stringify(after))
+  input.end(' a\r')
+  t.is((await done).failed, 0)
+})
+
+/** `peer` with one method replaced (fault injection on a real peer). */
+function withOverride (peer: KvPeer, name: keyof KvPeer, fn: (...args: any[]) => unknown): KvPeer {
+  return new Proxy(peer, {
+    get (target, prop) {
+      if (prop === name) return fn
+      const v = Reflect.get(target, prop, target)
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  })
 }

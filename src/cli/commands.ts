@@ -24,6 +24,7 @@ export type Command =
   | { name: 'extend', key: string, ttlMs: number }
   | { name: 'scan', prefix: string, limit?: number }
   | { name: 'status' }
+  | { name: 'members' }
   | { name: 'help' }
   | { name: 'exit' }
 
@@ -36,6 +37,7 @@ export const USAGE: Record<Command['name'], string> = {
   extend: 'extend KEY MS',
   scan: 'scan PREFIX [limit N]',
   status: 'status',
+  members: 'members',
   help: 'help',
   exit: 'exit'
 }
@@ -53,7 +55,8 @@ export const SHELL_HELP: readonly string[] = [
   `  ${USAGE.exists.padEnd(24)}print KEY's revision if it exists`,
   `  ${USAGE.extend.padEnd(24)}expire KEY MS milliseconds from now (0: never)`,
   `  ${USAGE.scan.padEnd(24)}print "rN key value" for each key starting with PREFIX ("" for all)`,
-  `  ${USAGE.status.padEnd(24)}print the peer's state`,
+  `  ${USAGE.status.padEnd(24)}print this peer's state (role, term, primary, revision …)`,
+  `  ${USAGE.members.padEnd(24)}print the members: peer id, role, last heard, addresses`,
   `  ${USAGE.help.padEnd(24)}print this help`,
   `  ${USAGE.exit.padEnd(24)}stop the peer and quit (also Ctrl-D)`,
   'Quote words with spaces as "…" (escapes \\" \\\\ \\n \\t) or `…` (literal); "" is an empty word.',
@@ -168,6 +171,7 @@ export function parseCommand (words: readonly string[]): Verdict<Command> {
       return accept(limit === undefined ? { name: 'scan', prefix: args[0] } : { name: 'scan', prefix: args[0], limit })
     }
     case 'status':
+    case 'members':
     case 'help':
     case 'exit': {
       const ok = expectArgs(name, args, 0)

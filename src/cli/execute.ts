@@ -49,6 +49,8 @@ export async function execute (peer: KvPeer, command: RunnableCommand, now: Cloc
       }
       case 'status':
         return { kind: 'status', status: peer.status() }
+      case 'members':
+        return { kind: 'members', status: peer.status() }
       case 'help':
         return { kind: 'help' }
     }

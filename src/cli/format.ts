@@ -1,12 +1,13 @@
 /**
  * Results → output lines. Pure.
  *
- * Every command prints one line, except `scan` (one line per entry), `status` and `help`.
+ * Every command prints one line, except `scan` (one line per entry), `status`, `members` and
+ * `help`.
  * Timed lines end with the elapsed time rounded to whole milliseconds: `r3 set 11ms`.
  * Values and keys are shown by {@link formatText} / {@link formatBytes}.
  */
 import { KvgridError } from '../errors.js'
-import type { Entry, PeerStatus, WriteResult } from '../types.js'
+import type { Entry, MemberInfo, PeerStatus, WriteResult } from '../types.js'
 import { SHELL_HELP } from './commands.js'
 
 /** What running one command produced; `ms` is the time the peer took. */
@@ -18,6 +19,7 @@ export type Outcome =
   | { kind: 'extend', result: WriteResult, ms: number }
   | { kind: 'scan', entries: Entry[] }
   | { kind: 'status', status: PeerStatus }
+  | { kind: 'members', status: PeerStatus }
   | { kind: 'help' }
   | { kind: 'error', error: unknown }
 
@@ -67,19 +69,69 @@ export function formatError (error: unknown): string {
   return `ERR ${code} ${message.replace(/\s*[\r\n]+\s*/g, ' ')}`
 }
 
-/** `name: value` lines of a peer status. */
+/** Shown for a value that is not known (yet), such as the primary of a joining peer. */
+export const NONE = '-'
+
+/**
+ * `name: value` lines of a peer status. The network lines (peerId, primary, cluster, clusterId,
+ * members, connections) appear only for a networked peer, each even when its value is not known
+ * yet (then `-`); `conflict` only when there is one.
+ */
 export function formatStatus (status: PeerStatus): string[] {
-  const lines = [
-    `role: ${status.role}`,
+  const networked = status.peerId !== undefined
+  const lines: string[] = []
+  if (networked) lines.push(`peerId: ${status.peerId}`)
+  lines.push(`role: ${status.role}`, `term: ${status.term}`)
+  if (networked) {
+    lines.push(
+      `primary: ${status.primary ?? NONE}`,
+      `cluster: ${status.cluster ?? NONE}`,
+      `clusterId: ${status.clusterId ?? NONE}`,
+      `members: ${status.members.length}`,
+      `connections: ${status.connections.length}`
+    )
+  }
+  lines.push(
     `revision: ${status.revision}`,
     `keys: ${status.keys}`,
     `dataDir: ${status.dataDir}`,
     `fsync: ${status.fsync}`,
     `compactedRevision: ${status.compactedRevision}`,
     `pendingWrites: ${status.pendingWrites}`
-  ]
-  if (status.peerId !== undefined) lines.push(`peerId: ${status.peerId}`)
+  )
+  if (status.conflict !== undefined) {
+    lines.push(`conflict: peer ${status.conflict.peer} belongs to cluster id ${status.conflict.clusterId}`)
+  }
   return lines
+}
+
+/** "Last heard" of a member: `0ms`, `120ms`, or `never`. */
+export function formatLastSeen (ms: number | undefined): string {
+  return ms === undefined ? 'never' : formatMs(ms)
+}
+
+/** A member's addresses without the `/p2p/<its id>` suffix (the table shows the id), or `-`. */
+function formatAddrs (member: MemberInfo): string {
+  const suffix = `/p2p/${member.peerId}`
+  const addrs = member.addrs.map((a) => a.endsWith(suffix) ? a.slice(0, -suffix.length) : a)
+  return addrs.length === 0 ? NONE : addrs.join(' ')
+}
+
+/**
+ * The member table: a header, then one row per member in the order the peer gives them, `*`
+ * marking this peer. Columns: peer id, role, last heard, addresses (space-separated).
+ */
+export function formatMembers (status: PeerStatus): string[] {
+  if (status.peerId === undefined) return ['no members: this peer is standalone (no networking)']
+  const header = ['peer id', 'role', 'last heard', 'addresses']
+  const rows = status.members.map((m) => [m.peerId, m.role, formatLastSeen(m.lastSeenMs), formatAddrs(m)])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (mark: string, cells: string[]): string =>
+    mark + ' ' + cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i])).join('  ')
+  return [
+    line(' ', header),
+    ...status.members.map((m, i) => line(m.peerId === status.peerId ? '*' : ' ', rows[i]))
+  ]
 }
 
 const NOT_FOUND = 'r-1 not found'
@@ -101,6 +153,8 @@ export function formatOutcome (outcome: Outcome): string[] {
       return outcome.entries.map((e) => `r${e.revision} ${formatText(e.key)} ${formatBytes(e.value)}`)
     case 'status':
       return formatStatus(outcome.status)
+    case 'members':
+      return formatMembers(outcome.status)
     case 'help':
       return [...SHELL_HELP]
     case 'error':

@@ -6,12 +6,16 @@
  *
  * The loop never stops the peer: its caller owns the peer's lifecycle.
  */
-import { createInterface } from 'node:readline'
+import { clearLine, createInterface, cursorTo } from 'node:readline'
 import { parseLine } from './commands.js'
 import { execute } from './execute.js'
 import type { Clock } from './execute.js'
 import { formatError, formatOutcome } from './format.js'
+import type { NoticeSource } from './notices.js'
 import type { KvPeer } from '../types.js'
+
+/** Name of the shell history file inside the data directory. */
+export const HISTORY_FILE = '.shell_history'
 
 /** Largest number of history lines kept. */
 export const HISTORY_SIZE = 1000
@@ -35,6 +39,14 @@ export interface ShellOptions {
   onHistory?: (history: string[]) => void
   /** Ends the loop: the running command finishes, no further line is read. */
   signal?: AbortSignal
+  /**
+   * Notices to print while the loop runs (e.g. role changes), subscribed when the loop starts and
+   * unsubscribed when it ends. In interactive mode a notice that arrives at the prompt is printed
+   * above it and the prompt (with what was typed so far) is shown again.
+   */
+  notices?: NoticeSource
+  /** Where notices go. @default output */
+  noticeOutput?: NodeJS.WritableStream
   /** Clock used to time commands. @default performance.now */
   now?: Clock
 }
@@ -79,6 +91,19 @@ export async function runShell (options: ShellOptions): Promise<ShellSummary> {
   rl.once('close', () => { closed = true })
   const onAbort = (): void => { rl.close() }
   signal?.addEventListener('abort', onAbort, { once: true })
+  let busy = false
+  const noticeOutput = options.noticeOutput ?? output
+  const unsubscribe = options.notices?.((line) => {
+    if (closed) return
+    if (!interactive || busy) {
+      noticeOutput.write(line + '\n')
+      return
+    }
+    clearLine(output, 0)
+    cursorTo(output, 0)
+    noticeOutput.write(line + '\n')
+    rl.prompt(true)
+  })
   if (interactive) {
     rl.on('history', (history: string[]) => options.onHistory?.([...history].reverse()))
     // Ctrl-C quits like Ctrl-D.
@@ -103,7 +128,9 @@ export async function runShell (options: ShellOptions): Promise<ShellSummary> {
           summary.reason = 'exit'
           break
         }
+        busy = true
         const outcome = await execute(peer, parsed.value, now)
+        busy = false
         if (outcome.kind === 'error') summary.failed++
         write(formatOutcome(outcome))
       }
@@ -113,6 +140,7 @@ export async function runShell (options: ShellOptions): Promise<ShellSummary> {
     // Ctrl-D/Ctrl-C leave the cursor after the prompt: end that line.
     if (interactive && summary.reason !== 'exit') output.write('\n')
   } finally {
+    unsubscribe?.()
     signal?.removeEventListener('abort', onAbort)
     rl.close()
   }

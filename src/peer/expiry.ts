@@ -49,6 +49,11 @@ export class ExpirySweeper {
     if (next !== undefined) this.notify(next)
   }
 
+  /** Sweep again from the stored index (e.g. after becoming primary). */
+  rescan (): void {
+    if (this.running) this.schedule(this.now())
+  }
+
   /** A key now expires at `expiresAt`: make sure the timer fires no later. */
   notify (expiresAt: number): void {
     if (!this.running || expiresAt >= this.scheduledAt) return

@@ -1,15 +1,31 @@
 /**
- * The peer: the public API over one store. Writes go through the {@link Sequencer} (the one
- * place revisions are assigned, with group commit); reads go straight to the local store and
- * hide keys past their expiry. Lifecycle: `createPeer` opens and starts, `stop()` drains queued
- * writes, stops the expiry timer and compaction, and closes LevelDB.
+ * The peer: the public API over one store, and (unless standalone) a libp2p node with the
+ * arbiter. Writes go through the {@link Sequencer} (the one place revisions are assigned, with
+ * group commit) and are accepted only on the primary; reads go straight to the local store and
+ * hide keys past their expiry. Lifecycle: `createPeer` opens and starts; `stop()` drains queued
+ * writes, leaves the cluster cleanly (a primary hands over first), stops the node, the expiry
+ * timer and compaction, and closes LevelDB.
+ *
+ * Not yet here (issue 4): replication of the log to secondaries, catch-up, and forwarding of
+ * writes from secondaries; a write on a secondary fails with NotPrimaryError.
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '@libp2p/logger'
+import { TypedEventEmitter } from 'main-event'
+import { multiaddr } from '@multiformats/multiaddr'
 import { COMPACTION_SLACK } from '../constants.js'
-import { FutureRevisionError, InvalidArgumentError, PeerStoppedError, RevisionCompactedError, AbortError } from '../errors.js'
+import {
+  AbortError, ClusterUnavailableError, FutureRevisionError, InvalidArgumentError, NetworkError, NotPrimaryError,
+  PeerStoppedError, RevisionCompactedError
+} from '../errors.js'
+import { ArbiterShell } from '../arbiter/shell.js'
+import { resolveArbiterOptions } from '../arbiter/options.js'
+import type { ArbiterEvent } from '../arbiter/types.js'
+import { createNode, loadOrCreateIdentity, resolveNodeInit } from '../node/index.js'
+import type { KvNode } from '../node/index.js'
+import { PeerExchange } from '../net/peer-exchange.js'
 import { isLive } from '../core/evaluate.js'
 import type { Command } from '../core/evaluate.js'
 import { Sequencer } from '../core/sequencer.js'
@@ -18,8 +34,8 @@ import type { PeerOptions, ResolvedOptions } from '../options.js'
 import { LevelStore } from '../store/level-store.js'
 import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import type {
-  AbortOptions, DeleteOptions, Entry, ExtendOptions, GetOptions, KvPeer, PeerStatus, RangeOptions,
-  SetOptions, Value, WriteResult
+  AbortOptions, DeleteOptions, Entry, ExtendOptions, GetOptions, KvPeer, MemberInfo, PeerEvents, PeerStatus,
+  RangeOptions, Role, SetOptions, Value, WriteResult
 } from '../types.js'
 import { ExpirySweeper } from './expiry.js'
 import {
@@ -43,7 +59,7 @@ export interface PeerInternals {
 }
 
 /** A kvgrid peer. Create it with {@link createPeer}. */
-export class Peer implements KvPeer {
+export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private readonly opts: ResolvedOptions
   private readonly store: Store
   private readonly now: () => number
@@ -54,9 +70,18 @@ export class Peer implements KvPeer {
   private readonly lifetime = new AbortController()
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new'
   private stopping: Promise<void> | undefined
+  private node?: KvNode
+  private arbiter?: ArbiterShell
+  private exchange?: PeerExchange
 
   constructor (opts: ResolvedOptions, internals: PeerInternals = {}) {
+    super()
     this.opts = opts
+    if (!opts.standalone) {
+      // Validate network and arbiter options before anything touches the disk.
+      resolveNodeInit({ cluster: opts.cluster, listen: opts.listen, bootstrap: opts.bootstrap, mdns: opts.mdns })
+      resolveArbiterOptions({ ...opts.arbiter, cluster: opts.cluster })
+    }
     this.log = opts.logger.forComponent('kvgrid:peer')
     this.now = internals.now ?? Date.now
     this.store = internals.store ?? new LevelStore({
@@ -75,23 +100,141 @@ export class Peer implements KvPeer {
     })
     this.expiry = new ExpirySweeper({
       store: this.store,
-      expire: async command => this.sequencer.submit(command, `expire:${command.key}`),
+      // Expiry is decided by the primary and (with replication) reaches replicas as a delete.
+      expire: async command => this.role === 'primary' ? await this.sequencer.submit(command, `expire:${command.key}`) : { ok: false },
       now: this.now,
       log: opts.logger.forComponent('kvgrid:expiry')
     })
   }
 
-  /** Open the store and start background work. Called by {@link createPeer}. */
+  /** Open the store, start the node and the arbiter, and background work. Called by {@link createPeer}. */
   async start (): Promise<void> {
     if (this.state !== 'new') return
     await mkdir(this.opts.dataDir, { recursive: true })
     await this.store.open()
-    await this.expiry.start()
+    try {
+      if (!this.opts.standalone) await this.startNetwork()
+      await this.expiry.start()
+    } catch (err) {
+      await this.arbiter?.stop()
+      await this.exchange?.stop()
+      await this.node?.stop()
+      await this.store.close()
+      throw err
+    }
     this.state = 'running'
     this.log('started in %s at revision %d', this.opts.dataDir, this.store.state.revision)
   }
 
+  private async startNetwork (): Promise<void> {
+    const o = this.opts
+    const { node, resolved } = await createNode({
+      privateKey: await loadOrCreateIdentity(o.dataDir),
+      cluster: o.cluster,
+      listen: o.listen,
+      bootstrap: o.bootstrap,
+      mdns: o.mdns,
+      logger: o.logger
+    })
+    if (resolved.mdnsForcedOff) this.log('mDNS is off: KVGRID_MDNS=off')
+    this.node = node
+    try {
+      await node.start()
+    } catch (err: any) {
+      const text = `${String(err?.stack ?? err)} ${String(err?.cause?.stack ?? '')} ${(err?.errors ?? []).map(String).join(' ')}`
+      const why = /EADDRINUSE/.test(text) ? 'the address is already in use' : /EADDRNOTAVAIL/.test(text) ? 'the address is not available on this machine' : String(err?.message ?? err).split('\n')[0].replace(/:\s*$/, '')
+      throw new NetworkError(`cannot listen on ${o.listen.length > 0 ? o.listen.join(', ') : 'the default addresses'}: ${why}`, { cause: err })
+    }
+    this.exchange = new PeerExchange({ node, cluster: o.cluster, log: o.logger.forComponent('kvgrid:peers') })
+    await this.exchange.start()
+    const seeds = new Set<string>()
+    for (const b of resolved.bootstrap) {
+      const id = multiaddr(b).getComponents().find(c => c.name === 'p2p')?.value
+      if (id !== undefined) seeds.add(id)
+    }
+    this.arbiter = new ArbiterShell({
+      node,
+      store: this.store,
+      options: { ...o.arbiter, cluster: o.cluster, requireSeed: seeds.size > 0 },
+      seeds,
+      onEvent: event => { this.onArbiterEvent(event) },
+      logger: o.logger
+    })
+    const { term, index } = this.store.state
+    await this.arbiter.start({ term, index })
+  }
+
+  private onArbiterEvent (event: ArbiterEvent): void {
+    switch (event.type) {
+      case 'role':
+        this.log('role %s → %s in term %d', event.previous, event.role, event.term)
+        if (event.role === 'primary') this.expiry.rescan()
+        this.safeDispatch('role', { role: event.role, previous: event.previous, term: event.term })
+        break
+      case 'primary':
+        this.safeDispatch('primary', event.primary === undefined ? { term: event.term } : { primary: event.primary, term: event.term })
+        break
+      case 'members':
+        this.safeDispatch('members', { members: event.members })
+        break
+      case 'conflict':
+        this.log.error('peer %s belongs to cluster %s; this peer keeps its own cluster', event.peer, event.clusterId)
+        break
+      case 'left':
+        break
+    }
+  }
+
+  private safeDispatch<K extends keyof PeerEvents> (type: K, detail: PeerEvents[K]['detail']): void {
+    try {
+      this.safeDispatchEvent(type, { detail })
+    } catch (err) {
+      this.log.error('a %s listener threw: %e', type, err)
+    }
+  }
+
+  /** This peer's role now. */
+  get role (): Role {
+    return this.arbiter?.status()?.role ?? (this.opts.standalone ? 'primary' : 'joining')
+  }
+
+  get multiaddrs (): string[] {
+    return this.node?.getMultiaddrs().map(String) ?? []
+  }
+
+  async ready (options?: AbortOptions): Promise<void> {
+    const signal = checkSignal(checkOptions<AbortOptions>(options, 'ready').signal)
+    const isReady = (): boolean => {
+      if (this.state !== 'running') throw new PeerStoppedError()
+      const s = this.arbiter?.status()
+      return this.opts.standalone || (s !== undefined && (s.role === 'primary' || s.role === 'secondary') && s.primary !== undefined)
+    }
+    if (isReady()) return
+    throwIfAborted(signal)
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        try {
+          if (!isReady()) return
+        } catch (err) {
+          done(); reject(err); return
+        }
+        done(); resolve()
+      }
+      const onAbort = (): void => { done(); reject(new AbortError('ready() was aborted')) }
+      const done = (): void => {
+        this.removeEventListener('role', check)
+        this.removeEventListener('primary', check)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      this.addEventListener('role', check)
+      this.addEventListener('primary', check)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
   private afterAppend (entries: LogEntry[]): void {
+    const last = entries[entries.length - 1]
+    this.arbiter?.setLogPosition({ term: last.term, index: last.index })
     for (const e of entries) {
       for (const m of e.mutations) {
         if (m.type === 'put' && m.record.expiresAt !== undefined) this.expiry.notify(m.record.expiresAt)
@@ -112,6 +255,16 @@ export class Peer implements KvPeer {
 
   private async write (command: Command, id: string | undefined, signal: AbortSignal | undefined): Promise<WriteResult> {
     this.checkRunning()
+    if (this.arbiter !== undefined) {
+      const s = this.arbiter.status()
+      if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${this.arbiter.failed?.message ?? 'not started'}`)
+      if (s.role !== 'primary') {
+        if (s.primary === undefined) throw new ClusterUnavailableError(`no primary is known (this peer is ${s.role})`)
+        throw new NotPrimaryError(s.primary)
+      }
+      // A leaving primary takes no new writes, so its successor can catch up.
+      if (s.handover !== undefined) throw new ClusterUnavailableError('the primary is handing over its role')
+    }
     const result = await this.sequencer.submit(command, id ?? randomUUID(), signal)
     return { ok: result.ok, revision: result.revision }
   }
@@ -195,8 +348,22 @@ export class Peer implements KvPeer {
 
   status (): PeerStatus {
     const s = this.store.state
+    const a = this.arbiter?.status()
+    const network: Omit<PeerStatus, 'revision' | 'keys' | 'dataDir' | 'compactedRevision' | 'fsync' | 'pendingWrites'> = a === undefined
+      ? { role: this.opts.standalone ? 'primary' : 'joining', term: 0, members: [], connections: [] }
+      : {
+          peerId: a.self,
+          role: a.role,
+          term: a.term,
+          cluster: a.cluster,
+          members: a.members.map(m => this.memberInfo(m.peerId, a.primary, m.lastSeenMs)),
+          connections: a.connected,
+          ...(a.primary !== undefined ? { primary: a.primary } : {}),
+          ...(a.clusterId !== undefined ? { clusterId: a.clusterId } : {}),
+          ...(a.conflict !== undefined ? { conflict: { clusterId: a.conflict.clusterId, peer: a.conflict.peer } } : {})
+        }
     return {
-      role: 'primary',
+      ...network,
       revision: s.revision,
       keys: s.keys,
       dataDir: this.opts.dataDir,
@@ -204,6 +371,19 @@ export class Peer implements KvPeer {
       fsync: this.opts.fsync,
       pendingWrites: this.sequencer.pending
     }
+  }
+
+  private memberInfo (peerId: string, primary: string | undefined, lastSeenMs: number | undefined): MemberInfo {
+    const node = this.node
+    const self = node?.peerId.toString() === peerId
+    const addrs = node === undefined
+      ? []
+      : self
+        ? node.getMultiaddrs().map(String)
+        : this.exchange?.addressesOf(peerId) ?? []
+    const info: MemberInfo = { peerId, role: peerId === primary ? 'primary' : 'secondary', addrs }
+    if (lastSeenMs !== undefined) info.lastSeenMs = lastSeenMs
+    return info
   }
 
   async stop (): Promise<void> {
@@ -217,6 +397,13 @@ export class Peer implements KvPeer {
     this.state = 'stopping'
     await this.expiry.stop()
     await this.sequencer.stop()
+    if (this.arbiter !== undefined) {
+      const left = await this.arbiter.leave(this.opts.leaveTimeoutMs)
+      if (!left) this.log('left without confirmation after %d ms', this.opts.leaveTimeoutMs)
+      await this.arbiter.stop()
+    }
+    await this.exchange?.stop()
+    await this.node?.stop()
     this.lifetime.abort()
     await this.compacting
     await this.store.close()
