@@ -6,12 +6,12 @@
  *   'h' + u16 keyLen + utf8(key) + u64 revision  → record|tombstone  (per-key history)
  *   'l' + u64 index                              → log entry         (update log)
  *   'x' + u64 expiresAt + utf8(key)              → empty             (expiry index)
- *   'm' + name                                   → meta value        (state, identity …)
+ *   'm' + name                                   → meta value        (state, install mark, log floor, arbiter …)
  *
  * u64 keys are big-endian so LevelDB's bytewise order is numeric order.
  */
 import { DecodeError, Reader, Writer, fromUtf8, utf8 } from '../codec/bytes.js'
-import type { LogEntry, Mutation, StoreState, StoredRecord } from './types.js'
+import type { LogEntry, LogPosition, Mutation, StoreState, StoredRecord } from './types.js'
 
 const P_DATA = 0x64
 const P_HISTORY = 0x68
@@ -28,6 +28,7 @@ const M_PUT = 1
 const M_DEL = 2
 const LOG_FORMAT = 1
 const STATE_FORMAT = 1
+const POSITION_FORMAT = 1
 
 /** First byte after every data key: the exclusive upper bound of the data keyspace. */
 export const DATA_END = Uint8Array.of(P_DATA + 1)
@@ -223,6 +224,25 @@ export const EXPIRY_START = Uint8Array.of(P_EXPIRY)
 /** Lower and upper bounds of the log keyspace. */
 export const LOG_START = Uint8Array.of(P_LOG)
 export const LOG_END = Uint8Array.of(P_LOG + 1)
+
+/** Lower and upper bounds of the history keyspace. */
+export const HISTORY_START = Uint8Array.of(P_HISTORY)
+export const HISTORY_END = Uint8Array.of(P_HISTORY + 1)
+
+/** Encode a log position (install mark, log floor). */
+export function encodePosition (p: LogPosition): Uint8Array {
+  return new Writer(32).u8(POSITION_FORMAT).varint(p.index).varint(p.term).varint(p.revision).finish()
+}
+
+/** Decode a log position. */
+export function decodePosition (bytes: Uint8Array): LogPosition {
+  const r = new Reader(bytes)
+  const format = r.u8()
+  if (format !== POSITION_FORMAT) throw new DecodeError(`unknown position format ${format}`)
+  const p = { index: r.varint(), term: r.varint(), revision: r.varint() }
+  r.end()
+  return p
+}
 
 /** LevelDB key of a meta value. */
 export function metaKey (name: string): Uint8Array {

@@ -1,14 +1,18 @@
 /**
  * An in-memory {@link Store} with the same semantics as the LevelDB one: for tests and for the
  * simulated network, where thousands of peers are created and crashed per second. Records are
- * copied in and out, so callers can never alias stored bytes. `crash()` loses nothing that
- * `append` resolved (it models a synced disk).
+ * copied in and out, so callers can never alias stored bytes. Closing and reopening keeps
+ * everything (it models a synced disk), including an unfinished snapshot install, which `open`
+ * then clears as the LevelDB store does.
  */
+import type { Logger } from '@libp2p/logger'
 import { StorageError } from '../errors.js'
-import { emptyState, stateAfter } from './state.js'
-import type { ExpiryCandidate, KeyBounds, LogEntry, Store, StoreState, StoredRecord } from './types.js'
+import { checkPosition, emptyState, stateAfter } from './state.js'
+import type { ExpiryCandidate, KeyBounds, LogEntry, LogPosition, Store, StoreSnapshot, StoreState, StoredRecord } from './types.js'
 
 const encoder = new TextEncoder()
+/** Meta names the LevelDB store uses itself (reserved here too, so both behave the same). */
+const RESERVED_META = new Set(['state', 'install', 'logFloor'])
 
 function copy (r: StoredRecord): StoredRecord {
   return { ...r, value: r.value.slice() }
@@ -17,6 +21,18 @@ function copy (r: StoredRecord): StoredRecord {
 /** Bytewise (UTF-8) comparison of two strings, the order LevelDB uses. */
 export function compareKeys (a: string, b: string): number {
   return Buffer.compare(encoder.encode(a), encoder.encode(b))
+}
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreInit {
+  log?: Logger
+}
+
+/** An install in progress. */
+interface Installing {
+  position: LogPosition
+  written: number
+  lastKey?: Buffer
 }
 
 /** {@link Store} in memory. */
@@ -28,12 +44,27 @@ export class MemoryStore implements Store {
   private readonly log = new Map<number, LogEntry>()
   private readonly meta = new Map<string, Uint8Array>()
   private opened = false
+  private installing?: Installing
+  /** Position of the entry just below the log (firstLogIndex - 1). */
+  private logFloor: LogPosition = { index: 0, term: 0, revision: 0 }
+  private readonly logger?: Logger
+
+  constructor (init: MemoryStoreInit = {}) {
+    this.logger = init.log
+  }
 
   get state (): Readonly<StoreState> {
     return this.current
   }
 
   async open (): Promise<void> {
+    if (this.opened) return
+    if (this.installing !== undefined) {
+      this.logger?.('the store holds an interrupted snapshot install: clearing it to catch up from scratch')
+      this.clearContents()
+      this.current = emptyState()
+      this.installing = undefined
+    }
     this.opened = true
   }
 
@@ -79,6 +110,7 @@ export class MemoryStore implements Store {
 
   async append (entries: LogEntry[], _options?: { sync?: boolean }): Promise<void> {
     this.check()
+    this.refuseDuringInstall('append')
     if (entries.length === 0) return
     const next = stateAfter(this.current, entries)
     for (const e of entries) {
@@ -100,12 +132,13 @@ export class MemoryStore implements Store {
 
   async getMeta (name: string): Promise<Uint8Array | undefined> {
     this.check()
+    if (RESERVED_META.has(name)) throw new StorageError(`meta name "${name}" is reserved`)
     return this.meta.get(name)?.slice()
   }
 
   async putMeta (name: string, value: Uint8Array): Promise<void> {
     this.check()
-    if (name === 'state') throw new StorageError('meta name "state" is reserved')
+    if (RESERVED_META.has(name)) throw new StorageError(`meta name "${name}" is reserved`)
     this.meta.set(name, value.slice())
   }
 
@@ -140,6 +173,7 @@ export class MemoryStore implements Store {
 
   async compact (revision: number, _options?: { signal?: AbortSignal }): Promise<void> {
     this.check()
+    this.refuseDuringInstall('compact')
     if (revision <= this.current.compactedRevision) return
     if (revision > this.current.revision) throw new StorageError(`cannot compact to ${revision}, beyond revision ${this.current.revision}`)
     for (const [key, h] of this.history) {
@@ -155,7 +189,115 @@ export class MemoryStore implements Store {
       const e = this.log.get(first)
       if (e === undefined || e.revision >= revision) break
       this.log.delete(first)
+      this.logFloor = { index: e.index, term: e.term, revision: e.revision }
     }
     this.current = { ...this.current, compactedRevision: revision, firstLogIndex: first }
+  }
+
+  private refuseDuringInstall (what: string): void {
+    if (this.installing !== undefined) throw new StorageError(`cannot ${what}: a snapshot install is in progress`)
+  }
+
+  private clearContents (): void {
+    this.data.clear()
+    this.history.clear()
+    this.log.clear()
+    this.logFloor = { index: 0, term: 0, revision: 0 }
+  }
+
+  snapshot (): StoreSnapshot {
+    this.check()
+    this.refuseDuringInstall('take a snapshot')
+    // Records in `data` are replaced, never changed in place: a shallow copy is a snapshot.
+    const data = new Map(this.data)
+    const state = { ...this.current }
+    let closed = false
+    return {
+      state,
+      async * records () {
+        if (closed) throw new StorageError('snapshot is closed')
+        const keys = [...data.keys()].map(k => [Buffer.from(k), k] as const).sort((a, b) => Buffer.compare(a[0], b[0]))
+        for (const [, k] of keys) {
+          if (closed) throw new StorageError('snapshot is closed')
+          yield [k, copy(data.get(k) as StoredRecord)]
+        }
+      },
+      async close () {
+        closed = true
+        data.clear()
+      }
+    }
+  }
+
+  async beginInstall (position: LogPosition): Promise<void> {
+    this.check()
+    checkPosition(position)
+    this.installing = { position: { index: position.index, term: position.term, revision: position.revision }, written: 0 }
+    this.clearContents()
+    this.current = emptyState()
+  }
+
+  async installChunk (records: Array<[string, StoredRecord]>): Promise<void> {
+    this.check()
+    const inst = this.requireInstall()
+    let last = inst.lastKey
+    for (const [key, r] of records) {
+      const k = Buffer.from(key)
+      if (last !== undefined && Buffer.compare(k, last) <= 0) throw new StorageError(`snapshot record ${JSON.stringify(key)} is out of key order`)
+      if (r.revision > inst.position.revision) throw new StorageError(`snapshot record ${JSON.stringify(key)} has revision ${r.revision}, beyond ${inst.position.revision}`)
+      last = k
+    }
+    for (const [key, r] of records) {
+      this.data.set(key, copy(r))
+      this.history.set(key, [[r.revision, copy(r)]])
+    }
+    inst.written += records.length
+    inst.lastKey = last
+  }
+
+  async finishInstall (): Promise<void> {
+    this.check()
+    const inst = this.requireInstall()
+    const { index, term, revision } = inst.position
+    this.current = { index, term, revision, keys: inst.written, compactedRevision: revision, firstLogIndex: index + 1 }
+    this.logFloor = { ...inst.position }
+    this.installing = undefined
+  }
+
+  private requireInstall (): Installing {
+    if (this.installing === undefined) throw new StorageError('no snapshot install is in progress')
+    return this.installing
+  }
+
+  async truncateAfter (index: number): Promise<void> {
+    this.check()
+    if (!Number.isSafeInteger(index) || index < 0) throw new StorageError(`invalid log index ${index}`)
+    this.refuseDuringInstall('truncate the log')
+    const cur = this.current
+    if (index >= cur.index) return
+    if (index < cur.firstLogIndex - 1) throw new StorageError(`cannot truncate after ${index}: the log starts at ${cur.firstLogIndex} (install a snapshot instead)`)
+    const base = index >= cur.firstLogIndex ? this.log.get(index) : this.logFloor
+    if (base?.index !== index) throw new StorageError(`cannot truncate after ${index}: its log entry is missing`)
+    if (base.revision < cur.compactedRevision) throw new StorageError(`cannot truncate after ${index}: revision ${base.revision} is below the compacted revision ${cur.compactedRevision}`)
+    let keys = cur.keys
+    const touched = new Set<string>()
+    for (let i = cur.index; i > index; i--) {
+      const e = this.log.get(i)
+      if (e === undefined) throw new StorageError(`cannot truncate after ${index}: the log after it is incomplete`)
+      for (const m of e.mutations) {
+        touched.add(m.key)
+        if (m.type === 'put') { if (!m.existed) keys-- } else keys++
+      }
+    }
+    for (let i = cur.index; i > index; i--) this.log.delete(i)
+    for (const key of touched) {
+      const h = (this.history.get(key) ?? []).filter(([rev]) => rev <= base.revision)
+      if (h.length === 0) this.history.delete(key)
+      else this.history.set(key, h)
+      const before = h.length === 0 ? undefined : h[h.length - 1][1]
+      if (before === undefined) this.data.delete(key)
+      else this.data.set(key, copy(before))
+    }
+    this.current = { ...cur, index, term: base.term, revision: base.revision, keys }
   }
 }

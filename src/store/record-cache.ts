@@ -56,6 +56,12 @@ export class RecordCache {
     }
   }
 
+  /** Forget everything (the store's contents were replaced). */
+  clear (): void {
+    this.map.clear()
+    this.bytes = 0
+  }
+
   /** Bytes accounted for. */
   get size (): number {
     return this.bytes

@@ -3,7 +3,7 @@
  * the log, and computes the state after them.
  */
 import { StorageError } from '../errors.js'
-import type { LogEntry, StoreState } from './types.js'
+import type { LogEntry, LogPosition, StoreState } from './types.js'
 
 /** State of a store that has never been written. */
 export function emptyState (): StoreState {
@@ -34,4 +34,12 @@ export function stateAfter (state: Readonly<StoreState>, entries: readonly LogEn
     next.revision = e.revision
   }
   return next
+}
+
+/** Throws {@link StorageError} unless `p` is a plausible log position (non-negative integers). */
+export function checkPosition (p: LogPosition): void {
+  for (const n of [p.index, p.term, p.revision]) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new StorageError(`invalid log position ${JSON.stringify(p)}`)
+  }
+  if (p.revision > p.index) throw new StorageError(`invalid log position ${JSON.stringify(p)}: revision beyond index`)
 }

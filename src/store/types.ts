@@ -3,10 +3,12 @@
  * history (record or tombstone per revision, for reads at an older revision), the update log
  * (log index → entry, for catch-up and repair) and meta (committed position, cluster identity).
  *
- * The only way to change data is {@link Store.append}: a group of consecutive log entries
- * written in one atomic batch. Entries are *physical*: they carry the resulting records, not the
- * commands, so the primary and every replica apply exactly the same bytes and never re-evaluate
- * conditions or clocks. Both implementations (LevelDB, memory) pass the same test suite.
+ * Data changes by {@link Store.append}: a group of consecutive log entries written in one
+ * atomic batch. Entries are *physical*: they carry the resulting records, not the commands, so
+ * the primary and every replica apply exactly the same bytes and never re-evaluate conditions or
+ * clocks. Catch-up adds two more ways: installing another peer's {@link StoreSnapshot}
+ * (`beginInstall` → `installChunk`… → `finishInstall`) and undoing a diverged log suffix
+ * (`truncateAfter`). Both implementations (LevelDB, memory) pass the same test suite.
  */
 
 /** A key's stored record. */
@@ -88,6 +90,31 @@ export interface ExpiryCandidate {
   expiresAt: number
 }
 
+/** A point in the log: the last entry's index and term, and the revision after it. */
+export interface LogPosition {
+  index: number
+  term: number
+  revision: number
+}
+
+/**
+ * A consistent, point-in-time view of a store's data, for catching up a peer whose missing
+ * entries were compacted (or that is too far behind for the log). Unaffected by later appends,
+ * compaction or truncation. Holds resources (LevelDB: a snapshot): always `close` it.
+ */
+export interface StoreSnapshot {
+  /** The store's state at the snapshot: `records()` yields exactly `state.keys` records. */
+  readonly state: Readonly<StoreState>
+  /**
+   * The data keyspace as of `state`, in key order (UTF-8 bytes), as installed by
+   * {@link Store.installChunk}. May be iterated more than once; throws {@link StorageError}
+   * once the snapshot is closed.
+   */
+  records (): AsyncIterable<[string, StoredRecord]>
+  /** Release the view and end iterations in progress. Idempotent. */
+  close (): Promise<void>
+}
+
 /** Persistent storage of one peer. */
 export interface Store {
   /** Committed state (in memory; updated only after a batch is durable). */
@@ -119,6 +146,43 @@ export interface Store {
    * interleave with appends; an aborted `signal` stops it between steps (the floor already moved).
    */
   compact (revision: number, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Take a {@link StoreSnapshot}: its `state` and `records()` are the same instant, even while
+   * an append is being written. Throws {@link StorageError} while an install is in progress.
+   */
+  snapshot (): StoreSnapshot
+  /**
+   * Start replacing this store's contents with a snapshot taken at `position` (the sender's
+   * `snapshot().state`). Durably marks the install as in progress, then clears data, history,
+   * log and expiry index (meta values stay); `state` becomes empty. Until {@link finishInstall},
+   * `append`, `truncateAfter`, `compact` and `snapshot` throw {@link StorageError}, and reads
+   * see partial data. A store reopened with the mark present (a crash mid-install) clears itself
+   * to the empty state, so catch-up starts again from scratch. Calling it again restarts.
+   */
+  beginInstall (position: LogPosition): Promise<void>
+  /**
+   * Write the next snapshot records in one batch: data, a history row at each record's
+   * revision, expiry-index rows. Keys must ascend strictly (UTF-8 bytes) across all chunks, as
+   * `records()` yields them, and no record may be newer than the position: else
+   * {@link StorageError} and nothing is written. Not synced on its own ({@link finishInstall} is).
+   */
+  installChunk (records: Array<[string, StoredRecord]>): Promise<void>
+  /**
+   * Complete the install in one durable batch: `state` becomes the position with `keys` = records
+   * written, `compactedRevision` = its revision and `firstLogIndex` = its index + 1. Then
+   * `append` continues at index + 1, `getAt` answers at or above the revision, and the log below
+   * index + 1 is empty.
+   */
+  finishInstall (): Promise<void>
+  /**
+   * Discard every log entry after `index` (a deposed primary's unacknowledged suffix), newest
+   * first, in one atomic durable batch: each touched key gets back its record as of entry
+   * `index` (or is removed), with history rows, log entries, expiry index and `state` (index,
+   * term, revision, keys) as they were then. No-op when `index >= state.index`.
+   * Throws {@link StorageError} when `index < firstLogIndex - 1` (compacted: install a snapshot
+   * instead) or when the revision of entry `index` is below `compactedRevision`.
+   */
+  truncateAfter (index: number): Promise<void>
   /** A named meta value (e.g. the arbiter's persisted state), or undefined. */
   getMeta (name: string): Promise<Uint8Array | undefined>
   /** Durably (fsync) write a named meta value, ordered with appends. Not a logged change. */
