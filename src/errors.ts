@@ -137,3 +137,16 @@ export class NetworkError extends KvgridError {
   override name = 'NetworkError'
   constructor (message: string, options?: { cause?: unknown }) { super(message, NetworkError.code, options) }
 }
+
+/** `get(key, { minRevision })`: the local replica did not reach that revision in time. */
+export class ReadTimeoutError extends KvgridError {
+  static readonly code = 'READ_TIMEOUT'
+  override name = 'ReadTimeoutError'
+  readonly minRevision: number
+  readonly revision: number
+  constructor (minRevision: number, revision: number, waitedMs: number) {
+    super(`this replica is at revision ${revision}; revision ${minRevision} did not arrive within ${waitedMs} ms`, ReadTimeoutError.code)
+    this.minRevision = minRevision
+    this.revision = revision
+  }
+}

@@ -63,6 +63,17 @@ export interface PeerOptions {
   /** Arbiter timeouts (see docs/protocol.md for each default). */
   arbiter?: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
   /**
+   * How long a write waits for every member to confirm it persisted it before it fails with
+   * OperationFailedError.
+   * @default 1000
+   */
+  ackTimeoutMs?: number
+  /**
+   * Default wait of `get(key, { minRevision })` for the local replica to reach that revision.
+   * @default 5000
+   */
+  minRevisionTimeoutMs?: number
+  /**
    * How long `stop()` waits for a clean leave (a secondary's removal, a primary's handover).
    * @default 2000
    */
@@ -87,6 +98,8 @@ export interface ResolvedOptions {
   mdns: boolean
   arbiter: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
   leaveTimeoutMs: number
+  ackTimeoutMs: number
+  minRevisionTimeoutMs: number
   logger: ComponentLogger
 }
 
@@ -100,7 +113,9 @@ export const DEFAULTS = {
   standalone: false,
   cluster: 'kvgrid',
   mdns: true,
-  leaveTimeoutMs: 2000
+  leaveTimeoutMs: 2000,
+  ackTimeoutMs: 1000,
+  minRevisionTimeoutMs: 5000
 } as const
 
 function positiveInt (name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -140,6 +155,8 @@ export function resolveOptions (init: PeerOptions): ResolvedOptions {
     mdns: flag('mdns', init.mdns, DEFAULTS.mdns),
     arbiter: init.arbiter ?? {},
     leaveTimeoutMs: positiveInt('leaveTimeoutMs', init.leaveTimeoutMs, DEFAULTS.leaveTimeoutMs, 60_000),
+    ackTimeoutMs: positiveInt('ackTimeoutMs', init.ackTimeoutMs, DEFAULTS.ackTimeoutMs, 600_000),
+    minRevisionTimeoutMs: positiveInt('minRevisionTimeoutMs', init.minRevisionTimeoutMs, DEFAULTS.minRevisionTimeoutMs, 3_600_000),
     logger: init.logger ?? defaultLogger()
   }
 }

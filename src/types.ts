@@ -59,6 +59,12 @@ export interface ExtendOptions extends AbortOptions {
 export interface GetOptions extends AbortOptions {
   /** Read the key as it was at this revision (within the retained history). */
   atRevision?: number
+  /**
+   * Wait until this replica applied at least this revision (e.g. the revision a write returned
+   * on another peer: read-your-writes), then read. Fails with ReadTimeoutError after
+   * `minRevisionTimeoutMs` (or the signal).
+   */
+  minRevision?: number
 }
 
 /** Options of `range`. `start` is inclusive, `end` exclusive; all bounds combine. */
@@ -133,6 +139,8 @@ export interface PeerEvents {
   primary: CustomEvent<{ primary?: string, term: number }>
   /** The membership changed. */
   members: CustomEvent<{ members: string[] }>
+  /** Catch-up progress while this peer receives a snapshot or a long delta. */
+  catchup: CustomEvent<{ phase: 'snapshot' | 'delta', done: number, total: number }>
 }
 
 /** The peer API: what `createPeer` returns. See docs/api.md. */

@@ -117,18 +117,10 @@ test.serial('kvgrid demo --peers 3 forms one cluster of 3, runs the script on pe
   t.is(self[0].role, status.role)
   t.true(table[1 + parsed.findIndex((r) => r.self)].endsWith(`/ip4/127.0.0.1/tcp/${base}`))
 
-  // The write succeeds on the primary; a secondary refuses it (no forwarding yet), and so does
-  // any peer while an election is on (possible on a very loaded machine).
+  // The write succeeds whichever peer the shell is on (a secondary forwards it to the primary).
   const rest = out.slice(statusLines.length + 4)
-  if (rest[0] === 'r1 set Tms') {
-    t.deepEqual(rest, ['r1 set Tms', 'r1 1 Tms'])
-    t.is(code, 0)
-  } else {
-    t.regex(rest[0] ?? '', /^ERR (NOT_PRIMARY this peer is not the primary; the primary is 12D3\w+|CLUSTER_UNAVAILABLE .*)$/)
-    if (status.role === 'secondary') t.regex(rest[0] ?? '', new RegExp(`NOT_PRIMARY .*${status.primary}|CLUSTER_UNAVAILABLE`))
-    t.deepEqual(rest.slice(1), ['r-1 not found Tms'])
-    t.is(code, 2)
-  }
+  t.deepEqual(rest, ['r1 set Tms', 'r1 1 Tms'])
+  t.is(code, 0)
 
   // The ready line agrees, the children's output went to their logs, and no child is left.
   t.regex(stderr, new RegExp(`^kvgrid: peer ${status.peerId} is ${status.role} in term ${status.term}; listening on /ip4/127\\.0\\.0\\.1/tcp/${base}/p2p/`, 'm'))

@@ -303,7 +303,7 @@ test('start exits 1 with CLUSTER_UNAVAILABLE, running no command, when the peer 
   t.is((await runMain(['start', '--data', dir, '--standalone'], 'set a 1\n')).code, 0)
 })
 
-test('a start bootstrapped to a primary joins as secondary: status and members show both peers, a write prints ERR NOT_PRIMARY', async (t) => {
+test('a start bootstrapped to a primary joins as secondary: status and members show both peers, a write is forwarded to the primary', async (t) => {
   const primary = await createPeer({ dataDir: await tempDir(t), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, cluster: 'cli-pair' })
   t.teardown(async () => { await primary.stop() })
   await primary.ready()
@@ -321,6 +321,7 @@ test('a start bootstrapped to a primary joins as secondary: status and members s
   t.is(table.length, 3)
   t.regex(table.find((l) => l.includes(primaryId)) ?? '', new RegExp(`^  ${primaryId} +primary +(\\d+ms|never) +/ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
   t.regex(table.find((l) => l.startsWith('*')) ?? '', new RegExp(`^\\* ${status.peerId} +secondary +0ms +/ip4/127\\.0\\.0\\.1/tcp/\\d+$`))
-  t.deepEqual(lines.slice(-2), [`ERR NOT_PRIMARY this peer is not the primary; the primary is ${primaryId}`, 'r-1 not found Tms'])
-  t.is(code, 2)
+  t.deepEqual(lines.slice(-2), ['r1 set Tms', 'r1 1 Tms'])
+  t.is(code, 0)
+  t.is(new TextDecoder().decode((await primary.get('a'))?.value), '1', 'the primary holds the forwarded write')
 })

@@ -7,7 +7,7 @@ import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { createPeer } from '../src/index.js'
 import type { Peer, PeerOptions } from '../src/index.js'
-import { AbortError, ClusterUnavailableError, InvalidArgumentError, NetworkError, NotPrimaryError } from '../src/errors.js'
+import { AbortError, ClusterUnavailableError, InvalidArgumentError, NetworkError } from '../src/errors.js'
 import { tempDir } from './helpers/tmp.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -64,14 +64,19 @@ test('three fresh peers form one cluster with exactly one primary that all agree
   }
 })
 
-test('writes are accepted by the primary and refused by secondaries with NotPrimaryError naming it', async t => {
+test('writes on a secondary are forwarded to the primary: same results, same typed errors', async t => {
   const peers = await cluster(t, 3)
   const primary = primaries(peers)[0]
   const secondary = peers.find(p => p !== primary) as Peer
   t.deepEqual(await primary.set('k', 'v'), { ok: true, revision: 1 })
-  const err = await t.throwsAsync(secondary.set('k', 'w'), { instanceOf: NotPrimaryError })
-  t.is(err?.primary, primary.status().peerId)
-  t.is(err?.code, 'NOT_PRIMARY')
+  t.deepEqual(await secondary.set('k', 'w'), { ok: true, revision: 2 })
+  t.deepEqual(await secondary.set('k', 'x', { ifNotExists: true }), { ok: false, revision: 2 })
+  t.deepEqual(await secondary.delete('nope'), { ok: false, revision: 2 })
+  t.deepEqual(await secondary.extend('k', 60_000), { ok: true, revision: 3 })
+  // The forwarded write is acked only once every member holds it, so it reads back anywhere.
+  for (const p of peers) t.is(new TextDecoder().decode((await p.get('k'))?.value), 'w')
+  // Bad input fails with the same typed error on a secondary as on the primary.
+  await t.throwsAsync(secondary.set('', 'v'), { instanceOf: InvalidArgumentError })
 })
 
 test('role, primary and members events fire on the peer', async t => {
@@ -114,7 +119,9 @@ test('ready() rejects with AbortError when its signal aborts; writes before a pr
   const p = await peer(t, { bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'] })
   await t.throwsAsync(p.ready({ signal: AbortSignal.timeout(2500) }), { instanceOf: AbortError })
   t.is(p.status().role, 'joining')
+  const started = Date.now()
   await t.throwsAsync(p.set('k', 'v'), { instanceOf: ClusterUnavailableError })
+  t.true(Date.now() - started < 5000, 'within the forward timeout')
 })
 
 test('a peer keeps its PeerId and cluster across restarts', async t => {

@@ -209,6 +209,7 @@ export class ArbiterCore {
     if (this.currentPrimary !== undefined) s.primary = this.currentPrimary
     if (this.conflict !== undefined) s.conflict = { ...this.conflict }
     if (this.transfer !== undefined) s.handover = this.transfer.target
+    if (this.joinTarget !== undefined && this.currentRole === 'joining') s.joinTarget = this.joinTarget
     return s
   }
 

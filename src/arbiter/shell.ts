@@ -34,6 +34,11 @@ export interface ArbiterShellInit {
   /** Called for every core event, in order, after the state they follow from is durable. */
   onEvent: (event: ArbiterEvent) => void
   logger: ComponentLogger
+  /**
+   * Whether this peer may ask `primary` to join now. Replication answers "once I hold what the
+   * primary has", so a peer counts for acks only after catching up. @default always
+   */
+  canJoin?: (primary: string) => boolean
   /** Clock and randomness (injectable for tests). */
   now?: () => number
   random?: () => number
@@ -182,7 +187,11 @@ export class ArbiterShell {
     this.chain = this.chain.then(async () => {
       if (this.failure !== undefined) return
       if (ready.persist !== undefined) await this.init.store.putMeta(ARBITER_META, encodeState(ready.persist))
-      for (const { to, msg } of ready.messages) this.messenger?.send(to, encodeMessage(msg))
+      for (const { to, msg } of ready.messages) {
+        // Held back until caught up; the core retries Join on its hello interval.
+        if (msg.type === 'join' && this.init.canJoin?.(to) === false) continue
+        this.messenger?.send(to, encodeMessage(msg))
+      }
       for (const event of ready.events) {
         if (event.type === 'left') this.resolveLeft()
         try {

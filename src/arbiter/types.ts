@@ -229,6 +229,8 @@ export interface ArbiterStatus {
   log: LogPosition
   /** Peers currently connected (as reported by the shell). */
   connected: string[]
+  /** A joining peer: the primary it is trying to join. */
+  joinTarget?: string
   /** Last cluster-id conflict seen. */
   conflict?: { clusterId: string, peer: string, at: number }
   /**

@@ -64,8 +64,7 @@ ${SHELL_HELP.join('\n')}
 Output: "rN set|not set|deleted|extended|exists Tms", "rN VALUE Tms" for get, "r-1 not found Tms",
 "rN KEY VALUE" per scanned key, "ERR CODE message" on an error. Values print as text, as a
 "quoted string" when they contain whitespace, quotes, backslashes or control characters, and
-as 0x-hex when they are not valid UTF-8. Writes on a secondary fail with ERR NOT_PRIMARY for
-now (forwarding them to the primary comes later).
+as 0x-hex when they are not valid UTF-8. Writes on a secondary are forwarded to the primary.
 
 Exit codes: 0 ok (every piped command ran); 1 the peer failed to start, join its cluster in
 time, or stop; 2 bad usage (also an option the peer rejects), or a piped command was invalid or

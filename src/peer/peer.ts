@@ -18,7 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { COMPACTION_SLACK } from '../constants.js'
 import {
   AbortError, ClusterUnavailableError, FutureRevisionError, InvalidArgumentError, NetworkError, NotPrimaryError,
-  PeerStoppedError, RevisionCompactedError
+  PeerStoppedError, ReadTimeoutError, RevisionCompactedError
 } from '../errors.js'
 import { ArbiterShell } from '../arbiter/shell.js'
 import { resolveArbiterOptions } from '../arbiter/options.js'
@@ -26,6 +26,10 @@ import type { ArbiterEvent } from '../arbiter/types.js'
 import { createNode, loadOrCreateIdentity, resolveNodeInit } from '../node/index.js'
 import type { KvNode } from '../node/index.js'
 import { PeerExchange } from '../net/peer-exchange.js'
+import { Replication } from '../replication/shell.js'
+import { Forwarder } from '../client/forwarder.js'
+import type { ClientCommand } from '../client/codec.js'
+import type { ReplicationMessage } from '../replication/types.js'
 import { isLive } from '../core/evaluate.js'
 import type { Command } from '../core/evaluate.js'
 import { Sequencer } from '../core/sequencer.js'
@@ -52,15 +56,18 @@ function throwIfAborted (signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw new AbortError()
 }
 
-/** Extra wiring for tests: a different store or clock. */
+/** Extra wiring for tests: a different store, a clock, fault injection. Not for production use. */
 export interface PeerInternals {
   store?: Store
   now?: () => number
+  /** Drop an inbound replication frame when it returns true (lossy-link tests). */
+  dropReplication?: (from: string, msg: ReplicationMessage) => boolean
 }
 
 /** A kvgrid peer. Create it with {@link createPeer}. */
 export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private readonly opts: ResolvedOptions
+  private readonly internals: PeerInternals
   private readonly store: Store
   private readonly now: () => number
   private readonly log: Logger
@@ -73,10 +80,14 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private node?: KvNode
   private arbiter?: ArbiterShell
   private exchange?: PeerExchange
+  private replication?: Replication
+  private forwarder?: Forwarder
+  private revisionWaiters: Array<{ revision: number, wake: () => void }> = []
 
   constructor (opts: ResolvedOptions, internals: PeerInternals = {}) {
     super()
     this.opts = opts
+    this.internals = internals
     if (!opts.standalone) {
       // Validate network and arbiter options before anything touches the disk.
       resolveNodeInit({ cluster: opts.cluster, listen: opts.listen, bootstrap: opts.bootstrap, mdns: opts.mdns })
@@ -95,6 +106,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       sync: opts.fsync,
       maxBatchWrites: opts.maxBatchWrites,
       now: this.now,
+      term: () => this.arbiter?.status()?.term ?? 0,
+      commit: async entries => { if (this.replication !== undefined) await this.replication.commit(entries) },
       onAppended: entries => { this.afterAppend(entries) },
       log: opts.logger.forComponent('kvgrid:sequencer')
     })
@@ -117,6 +130,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       await this.expiry.start()
     } catch (err) {
       await this.arbiter?.stop()
+      await this.forwarder?.stop()
+      await this.replication?.stop()
       await this.exchange?.stop()
       await this.node?.stop()
       await this.store.close()
@@ -152,11 +167,39 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       const id = multiaddr(b).getComponents().find(c => c.name === 'p2p')?.value
       if (id !== undefined) seeds.add(id)
     }
+    this.replication = new Replication({
+      node,
+      store: this.store,
+      cluster: o.cluster,
+      sync: o.fsync,
+      ackTimeoutMs: o.ackTimeoutMs,
+      logger: o.logger,
+      view: () => {
+        const s = this.arbiter?.status()
+        if (s === undefined) return undefined
+        const primary = s.primary ?? s.joinTarget
+        return { self: s.self, role: s.role, term: s.term, members: s.members.map(m => m.peerId), ...(primary !== undefined ? { primary } : {}) }
+      },
+      onApplied: entries => { this.afterAppend(entries) },
+      onInstalled: () => { this.afterInstall() },
+      onProgress: p => { this.safeDispatch('catchup', p) },
+      ...(this.internals.dropReplication !== undefined ? { dropInbound: this.internals.dropReplication } : {})
+    })
+    await this.replication.start()
+    this.forwarder = new Forwarder({
+      node,
+      logger: o.logger,
+      // A write forwarded by a secondary: checked against this peer's limits, then the same
+      // role-gated path as a local write.
+      execute: async (command, id) => await this.writeHere(this.recheck(command), id, undefined)
+    })
+    await this.forwarder.start()
     this.arbiter = new ArbiterShell({
       node,
       store: this.store,
       options: { ...o.arbiter, cluster: o.cluster, requireSeed: seeds.size > 0 },
       seeds,
+      canJoin: primary => this.replication?.caughtUpWith(primary) === true,
       onEvent: event => { this.onArbiterEvent(event) },
       logger: o.logger
     })
@@ -165,6 +208,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   }
 
   private onArbiterEvent (event: ArbiterEvent): void {
+    this.replication?.sync()
     switch (event.type) {
       case 'role':
         this.log('role %s → %s in term %d', event.previous, event.role, event.term)
@@ -232,9 +276,44 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     })
   }
 
+  /** After a snapshot install: the store jumped to a new position. */
+  private afterInstall (): void {
+    const { index, term } = this.store.state
+    this.arbiter?.setLogPosition({ term, index })
+    this.wakeReaders()
+  }
+
+  private wakeReaders (): void {
+    if (this.revisionWaiters.length === 0) return
+    const revision = this.store.state.revision
+    const ready = this.revisionWaiters.filter(w => w.revision <= revision)
+    if (ready.length === 0) return
+    this.revisionWaiters = this.revisionWaiters.filter(w => w.revision > revision)
+    for (const w of ready) w.wake()
+  }
+
+  /** Wait until the local replica reached `revision`. */
+  private async waitForRevision (revision: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.store.state.revision >= revision) return
+    const timeoutMs = this.opts.minRevisionTimeoutMs
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { revision, wake: () => { cleanup(); resolve() } }
+      const timer = setTimeout(() => { cleanup(); reject(new ReadTimeoutError(revision, this.store.state.revision, timeoutMs)) }, timeoutMs)
+      const onAbort = (): void => { cleanup(); reject(new AbortError()) }
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.revisionWaiters = this.revisionWaiters.filter(w => w !== waiter)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.revisionWaiters.push(waiter)
+    })
+  }
+
   private afterAppend (entries: LogEntry[]): void {
     const last = entries[entries.length - 1]
     this.arbiter?.setLogPosition({ term: last.term, index: last.index })
+    this.wakeReaders()
     for (const e of entries) {
       for (const m of e.mutations) {
         if (m.type === 'put' && m.record.expiresAt !== undefined) this.expiry.notify(m.record.expiresAt)
@@ -253,10 +332,80 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     if (this.state !== 'running') throw new PeerStoppedError()
   }
 
+  /** Re-check a forwarded command against this peer's own limits (the wire only bounds sizes). */
+  private recheck (c: ClientCommand): Command {
+    checkKey(c.key, this.opts.maxKeyBytes)
+    if (c.op === 'set') {
+      checkValue(c.value, this.opts.maxValueBytes)
+      if (c.ifValue !== undefined) checkValue(c.ifValue, this.opts.maxValueBytes, 'ifValue')
+      if (c.ifExists === true && c.ifNotExists === true) throw new InvalidArgumentError('ifExists and ifNotExists cannot both be set')
+    }
+    if (c.op === 'delete' && c.ifRevision !== undefined) checkInt(c.ifRevision, 'ifRevision', 1)
+    return c
+  }
+
+  /**
+   * A write from the API: carried out here when this peer is the primary (or standalone),
+   * forwarded to the primary when it is a secondary. Without a known primary it waits for one,
+   * up to the forward timeout, then fails with ClusterUnavailableError.
+   */
   private async write (command: Command, id: string | undefined, signal: AbortSignal | undefined): Promise<WriteResult> {
     this.checkRunning()
+    const requestId = id ?? randomUUID()
+    const arbiter = this.arbiter
+    const forwarder = this.forwarder
+    if (arbiter === undefined || forwarder === undefined) return await this.writeHere(command, requestId, signal)
+    const deadline = Date.now() + this.forwardTimeoutMs
+    let lastPrimary: string | undefined
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 4) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${lastPrimary ?? 'none'})`)
+      const s = arbiter.status()
+      if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${arbiter.failed?.message ?? 'not started'}`)
+      if (s.role === 'primary') return await this.writeHere(command, requestId, signal)
+      const primary = s.primary ?? await this.waitForPrimary(deadline, signal)
+      if (primary === s.self) {
+        await new Promise(resolve => setTimeout(resolve, 20)) // becoming primary: let the role settle
+        continue
+      }
+      if (primary === lastPrimary) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${primary})`)
+      lastPrimary = primary
+      try {
+        const r = await forwarder.forward(primary, command as ClientCommand, requestId, { timeoutMs: Math.max(1, deadline - Date.now()), ...(signal !== undefined ? { signal } : {}) })
+        return { ok: r.ok, revision: r.revision }
+      } catch (err) {
+        // An election raced the write: follow the new primary with the same (idempotent) id.
+        if (err instanceof NotPrimaryError && err.primary !== undefined && err.primary !== primary && Date.now() < deadline) continue
+        if (err instanceof PeerStoppedError && this.state === 'running') throw new ClusterUnavailableError('the primary is stopping')
+        throw err
+      }
+    }
+  }
+
+  /** How long a write on a secondary may take end to end (forwarding plus the primary's ack wait). */
+  private get forwardTimeoutMs (): number {
+    return this.opts.ackTimeoutMs + 2000
+  }
+
+  /** Resolve with the primary's id once one is known, or throw ClusterUnavailableError at `deadline`. */
+  private async waitForPrimary (deadline: number, signal: AbortSignal | undefined): Promise<string> {
+    for (;;) {
+      const p = this.arbiter?.status()?.primary
+      if (p !== undefined) return p
+      if (Date.now() >= deadline) throw new ClusterUnavailableError(`no primary is known (this peer is ${this.arbiter?.status()?.role ?? 'stopped'})`)
+      throwIfAborted(signal)
+      await new Promise<void>(resolve => {
+        const done = (): void => { clearTimeout(timer); this.removeEventListener('primary', done); resolve() }
+        const timer = setTimeout(done, Math.min(100, Math.max(0, deadline - Date.now())))
+        this.addEventListener('primary', done)
+      })
+    }
+  }
+
+  /** Carry out a write on this peer, which must be the primary (or standalone). */
+  private async writeHere (command: Command, id: string, signal: AbortSignal | undefined): Promise<WriteResult> {
+    this.checkRunning()
+    const s = this.arbiter?.status()
     if (this.arbiter !== undefined) {
-      const s = this.arbiter.status()
       if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${this.arbiter.failed?.message ?? 'not started'}`)
       if (s.role !== 'primary') {
         if (s.primary === undefined) throw new ClusterUnavailableError(`no primary is known (this peer is ${s.role})`)
@@ -265,7 +414,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       // A leaving primary takes no new writes, so its successor can catch up.
       if (s.handover !== undefined) throw new ClusterUnavailableError('the primary is handing over its role')
     }
-    const result = await this.sequencer.submit(command, id ?? randomUUID(), signal)
+    const result = await this.sequencer.submit(command, id, signal)
     return { ok: result.ok, revision: result.revision }
   }
 
@@ -305,9 +454,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     const o = checkOptions<GetOptions>(options, 'get')
     const k = checkKey(key, this.opts.maxKeyBytes)
     const at = checkInt(o.atRevision, 'atRevision', 0)
+    const minRevision = checkInt(o.minRevision, 'minRevision', 0)
     const signal = checkSignal(o.signal)
     this.checkRunning()
     throwIfAborted(signal)
+    if (minRevision !== undefined) await this.waitForRevision(minRevision, signal)
     let record: StoredRecord | undefined
     if (at === undefined) {
       record = await this.store.get(k)
@@ -402,9 +553,12 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       if (!left) this.log('left without confirmation after %d ms', this.opts.leaveTimeoutMs)
       await this.arbiter.stop()
     }
+    await this.forwarder?.stop()
+    await this.replication?.stop()
     await this.exchange?.stop()
     await this.node?.stop()
     this.lifetime.abort()
+    for (const w of this.revisionWaiters) w.wake()
     await this.compacting
     await this.store.close()
     this.state = 'stopped'

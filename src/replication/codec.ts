@@ -1,0 +1,135 @@
+/**
+ * Wire encoding of replication messages (same bytes on the direct stream and on gossipsub):
+ *
+ *   u8 type · fields
+ *   1 append         varint term · varint prevIndex · varint prevTerm · varint n · n × bytes(log entry)
+ *   2 ack            varint term · varint index · varint entryTerm
+ *   3 need           varint term · varint from · u8 snapshot(0|1)
+ *   4 snapshot-begin varint term · varint index · varint entryTerm · varint revision · varint keys
+ *   5 snapshot-chunk varint term · varint n · n × (string key · bytes record)
+ *   6 snapshot-end   varint term · varint count
+ *
+ * Log entries and records use the store's encodings (store/codec.ts). `decodeMessage` returns a
+ * typed verdict and never throws; it also checks that an append's entries are consecutive and
+ * follow prevIndex, so a replica never has to trust a malformed batch.
+ */
+import { DecodeError, Reader, Writer } from '../codec/bytes.js'
+import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord } from '../store/codec.js'
+import type { StoredRecord } from '../store/types.js'
+import type { ReplicationMessage } from './types.js'
+
+const T_APPEND = 1
+const T_ACK = 2
+const T_NEED = 3
+const T_SNAP_BEGIN = 4
+const T_SNAP_CHUNK = 5
+const T_SNAP_END = 6
+
+/** Keys longer than this are refused (the API limit is 1 KiB of UTF-8). */
+const MAX_KEY_BYTES = 1024
+
+/** Encode a replication message. */
+export function encodeMessage (m: ReplicationMessage): Uint8Array {
+  const w = new Writer(64)
+  switch (m.type) {
+    case 'append':
+      w.u8(T_APPEND).varint(m.term).varint(m.prevIndex).varint(m.prevTerm).varint(m.entries.length)
+      for (const e of m.entries) w.bytes(encodeLogEntry(e))
+      break
+    case 'ack':
+      w.u8(T_ACK).varint(m.term).varint(m.index).varint(m.entryTerm)
+      break
+    case 'need':
+      w.u8(T_NEED).varint(m.term).varint(m.from).u8(m.snapshot ? 1 : 0)
+      break
+    case 'snapshot-begin':
+      w.u8(T_SNAP_BEGIN).varint(m.term).varint(m.index).varint(m.entryTerm).varint(m.revision).varint(m.keys)
+      break
+    case 'snapshot-chunk':
+      w.u8(T_SNAP_CHUNK).varint(m.term).varint(m.records.length)
+      for (const [k, r] of m.records) w.string(k).bytes(encodeRecord(r))
+      break
+    case 'snapshot-end':
+      w.u8(T_SNAP_END).varint(m.term).varint(m.count)
+      break
+  }
+  return w.finish()
+}
+
+/** Result of decoding a frame. */
+export type DecodeVerdict = { ok: true, msg: ReplicationMessage } | { ok: false, reason: string }
+
+function decode (bytes: Uint8Array): ReplicationMessage {
+  const r = new Reader(bytes)
+  const type = r.u8()
+  let msg: ReplicationMessage
+  switch (type) {
+    case T_APPEND: {
+      const term = r.varint()
+      const prevIndex = r.varint()
+      const prevTerm = r.varint()
+      const n = r.varint()
+      if (n > r.remaining) throw new DecodeError(`entry count ${n} exceeds the frame`)
+      const entries = []
+      let expect = prevIndex + 1
+      for (let i = 0; i < n; i++) {
+        const e = decodeLogEntry(r.bytes())
+        if (e.index !== expect) throw new DecodeError(`entry ${e.index} does not follow ${expect - 1}`)
+        if (e.term > term) throw new DecodeError(`entry ${e.index} has term ${e.term} above the sender's ${term}`)
+        for (const m of e.mutations) {
+          if (m.key.length === 0 || new TextEncoder().encode(m.key).length > MAX_KEY_BYTES) throw new DecodeError('bad key in entry')
+        }
+        entries.push(e)
+        expect++
+      }
+      msg = { type: 'append', term, prevIndex, prevTerm, entries }
+      break
+    }
+    case T_ACK:
+      msg = { type: 'ack', term: r.varint(), index: r.varint(), entryTerm: r.varint() }
+      break
+    case T_NEED: {
+      const term = r.varint()
+      const from = r.varint()
+      const flag = r.u8()
+      if (flag > 1) throw new DecodeError(`bad snapshot flag ${flag}`)
+      if (from < 1) throw new DecodeError('need from 0')
+      msg = { type: 'need', term, from, snapshot: flag === 1 }
+      break
+    }
+    case T_SNAP_BEGIN:
+      msg = { type: 'snapshot-begin', term: r.varint(), index: r.varint(), entryTerm: r.varint(), revision: r.varint(), keys: r.varint() }
+      break
+    case T_SNAP_CHUNK: {
+      const term = r.varint()
+      const n = r.varint()
+      if (n > r.remaining) throw new DecodeError(`record count ${n} exceeds the frame`)
+      const records: Array<[string, StoredRecord]> = []
+      for (let i = 0; i < n; i++) {
+        const key = r.string(MAX_KEY_BYTES)
+        if (key.length === 0) throw new DecodeError('empty key in snapshot')
+        const record = decodeRecord(r.bytes())
+        if (record === undefined) throw new DecodeError('tombstone in snapshot')
+        records.push([key, record])
+      }
+      msg = { type: 'snapshot-chunk', term, records }
+      break
+    }
+    case T_SNAP_END:
+      msg = { type: 'snapshot-end', term: r.varint(), count: r.varint() }
+      break
+    default:
+      throw new DecodeError(`unknown replication message type ${type}`)
+  }
+  r.end()
+  return msg
+}
+
+/** Decode a frame into a typed verdict; never throws. */
+export function decodeMessage (bytes: Uint8Array): DecodeVerdict {
+  try {
+    return { ok: true, msg: decode(bytes) }
+  } catch (err: any) {
+    return { ok: false, reason: err instanceof DecodeError ? err.message : `malformed: ${String(err?.message ?? err)}` }
+  }
+}

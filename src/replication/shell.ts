@@ -1,0 +1,453 @@
+/**
+ * Replication over libp2p: drives the pure {@link AckTracker} (primary) and
+ * {@link ReplicaCore} (secondary) with gossipsub, direct streams and the store.
+ *
+ * Primary: every group-committed batch is published once on the cluster's gossipsub topic
+ * (`kvgrid/<cluster>/updates`, signed by the primary's key) and waits until every member acked
+ * it. A member whose acks lag gets the missing entries pushed on the direct stream
+ * (`/kvgrid/replicate/1.0.0`), which also carries acks, Needs and snapshots. A Need below the
+ * log floor — or so far behind that replaying the log would cost more than copying the data —
+ * is answered with a snapshot.
+ *
+ * Secondary: appends are taken from the primary only (gossipsub's signed `from`, the direct
+ * stream's Noise-authenticated peer), applied in order, persisted (fsync) and acked.
+ *
+ * One tick timer (20 ms) drives deadlines, repair and retries; no per-write timers.
+ */
+import type { Logger } from '@libp2p/logger'
+import type { ComponentLogger } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
+import { OperationFailedError } from '../errors.js'
+import { Messenger } from '../net/messenger.js'
+import type { KvNode } from '../node/node.js'
+import type { LogEntry, Store, StoredRecord } from '../store/types.js'
+import { AckTracker } from './ack-tracker.js'
+import { decodeMessage, encodeMessage } from './codec.js'
+import {
+  MAX_BATCH_BYTES, MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
+  REPLICATE_PROTOCOL, SNAPSHOT_CHUNK_RECORDS, updatesTopic
+} from './constants.js'
+import { ReplicaCore } from './replica.js'
+import type { ReplicaEffects } from './replica.js'
+import type { AppendMessage, ReplicationMessage } from './types.js'
+
+/** Tick period of replication. */
+const TICK_MS = 20
+/** Frames larger than this go on direct streams only (gossip is for small batches). */
+const MAX_GOSSIP_BYTES = 1024 * 1024
+/** A snapshot transfer with no chunk for this long is abandoned and asked again. */
+const SNAPSHOT_STALL_MS = 10_000
+
+/** Catch-up progress, for events and the CLI. */
+export interface CatchUpProgress {
+  phase: 'snapshot' | 'delta'
+  /** Records (snapshot) or entries (delta) received so far. */
+  done: number
+  /** Expected total (snapshot: keys; delta: entries behind the primary). */
+  total: number
+}
+
+/** Options of {@link Replication}. */
+export interface ReplicationInit {
+  node: KvNode
+  store: Store
+  cluster: string
+  sync: boolean
+  ackTimeoutMs: number
+  logger: ComponentLogger
+  /** Called after entries were applied on a replica (same as after a local append). */
+  onApplied: (entries: LogEntry[]) => void
+  /** Called after a snapshot was installed. */
+  onInstalled: () => void
+  onProgress?: (p: CatchUpProgress) => void
+  /**
+   * The arbiter's view: this peer's id, role, term, the primary (or, while joining, the primary
+   * it is joining) and the members. Replication follows it on every tick and on `sync()`.
+   */
+  view: () => { self: string, role: string, term: number, primary?: string, members: string[] } | undefined
+  /** Fault injection for tests: drop an inbound frame when it returns true. */
+  dropInbound?: (from: string, msg: ReplicationMessage) => boolean
+  now?: () => number
+}
+
+interface Receiving {
+  from: string
+  term: number
+  index: number
+  entryTerm: number
+  revision: number
+  keys: number
+  count: number
+  lastChunkAt: number
+  chain: Promise<void>
+  failed: boolean
+}
+
+/** Replication of one peer. start()/stop() lifecycle; the peer sets the role. */
+export class Replication {
+  private readonly init: ReplicationInit
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly topic: string
+  private readonly messenger: Messenger
+  private replica: ReplicaCore
+  private tracker?: AckTracker
+  private prev = { index: 0, term: 0 }
+  private leader?: string
+  private term = 0
+  private timer?: ReturnType<typeof setInterval>
+  private running = false
+  private receiving?: Receiving
+  private readonly sendingSnapshot = new Set<string>()
+  private applying: Promise<void> = Promise.resolve()
+  private readonly onGossip = (evt: CustomEvent<Message>): void => {
+    const m = evt.detail
+    if (m.topic !== this.topic || m.type !== 'signed') return
+    this.receive(m.from.toString(), m.data)
+  }
+
+  constructor (init: ReplicationInit) {
+    this.init = init
+    this.log = init.logger.forComponent('kvgrid:replication')
+    this.now = init.now ?? Date.now
+    this.topic = updatesTopic(init.cluster)
+    this.replica = this.freshReplica()
+    this.messenger = new Messenger({
+      node: init.node,
+      protocol: REPLICATE_PROTOCOL,
+      maxFrameBytes: MAX_FRAME_BYTES,
+      maxQueuedFrames: 65_536,
+      onMessage: (from, frame) => { this.receive(from, frame) },
+      log: init.logger.forComponent('kvgrid:replication:net')
+    })
+  }
+
+  /** A replica core positioned at the store's last entry. */
+  private freshReplica (): ReplicaCore {
+    const { index, term } = this.init.store.state
+    return new ReplicaCore({ applied: { index, term }, needRetryMs: NEED_RETRY_MS, persistRetryMs: PERSIST_RETRY_MS, maxBuffered: MAX_BUFFERED_ENTRIES })
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    await this.messenger.start()
+    const pubsub = this.init.node.services.pubsub
+    pubsub.subscribe(this.topic)
+    pubsub.addEventListener('message', this.onGossip)
+    this.timer = setInterval(() => { this.tick() }, TICK_MS)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    const pubsub = this.init.node.services.pubsub
+    pubsub.removeEventListener('message', this.onGossip)
+    pubsub.unsubscribe(this.topic)
+    this.tracker?.close()
+    this.tracker = undefined
+    await this.applying
+    await this.receiving?.chain
+    await this.messenger.stop()
+  }
+
+  /** Whether this replica holds everything `primary` announced (gates joining). */
+  caughtUpWith (primary: string): boolean {
+    return this.leader === primary && this.replica.caughtUp
+  }
+
+  /** The term this peer is primary of, or undefined when it is not the primary. */
+  get primaryTerm (): number | undefined {
+    return this.tracker?.term
+  }
+
+  /** This peer became primary of `term` with these members (itself included). */
+  becomePrimary (self: string, term: number, members: string[]): void {
+    this.tracker?.close()
+    const { index, term: lastTerm } = this.init.store.state
+    this.prev = { index, term: lastTerm }
+    this.leader = self
+    this.term = term
+    this.tracker = new AckTracker({
+      term,
+      members: members.filter(m => m !== self),
+      lastIndex: index,
+      timeoutMs: this.init.ackTimeoutMs,
+      repairAfterMs: REPAIR_AFTER_MS,
+      now: this.now()
+    })
+    this.log('primary of term %d at index %d', term, index)
+  }
+
+  /** This peer follows `primary` (undefined: none known) in `term`. */
+  follow (primary: string | undefined, term: number): void {
+    if (this.tracker !== undefined) {
+      // Was primary: its own appends moved the log, so the replica starts from the store.
+      this.tracker.close()
+      this.tracker = undefined
+      this.replica = this.freshReplica()
+    }
+    this.leader = primary
+    this.term = term
+    this.handle(this.replica.setLeader(primary, term, this.now()))
+  }
+
+  /** The membership changed (primary: who must ack). */
+  setMembers (self: string, members: string[]): void {
+    this.tracker?.setMembers(members.filter(m => m !== self), this.now())
+  }
+
+  /**
+   * Sequencer commit hook (primary): disseminate a durable batch and resolve when every member
+   * acked it; reject with OperationFailedError (unconfirmed members) at the ack deadline.
+   */
+  async commit (entries: LogEntry[]): Promise<void> {
+    const tracker = this.tracker
+    const last = entries[entries.length - 1]
+    if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
+    const prevIndex = entries[0].index - 1
+    // The log may have grown by replicated entries since this peer took office.
+    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await this.termAt(prevIndex) ?? 0
+    const msg: AppendMessage = { type: 'append', term: tracker.term, prevIndex, prevTerm, entries }
+    this.prev = { index: last.index, term: last.term }
+    const frame = encodeMessage(msg)
+    const done = new Promise<void>((resolve, reject) => {
+      tracker.track(last.index, this.now(), resolve, unconfirmed => {
+        reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.init.ackTimeoutMs} ms`, '', { unconfirmed }))
+      })
+    })
+    if (frame.length <= MAX_GOSSIP_BYTES) {
+      this.init.node.services.pubsub.publish(this.topic, frame).catch(err => { this.log.trace('publish failed: %e', err) })
+    } else {
+      for (const m of this.init.node.services.pubsub.getSubscribers(this.topic)) this.messenger.send(m.toString(), frame)
+    }
+    return done
+  }
+
+  private send (to: string, msg: ReplicationMessage): void {
+    this.messenger.send(to, encodeMessage(msg))
+  }
+
+  private receive (from: string, frame: Uint8Array): void {
+    if (!this.running) return
+    const v = decodeMessage(frame)
+    if (!v.ok) {
+      this.log('dropped a malformed replication frame from %s: %s', from, v.reason)
+      return
+    }
+    const msg = v.msg
+    if (this.init.dropInbound?.(from, msg) === true) return
+    switch (msg.type) {
+      case 'append': {
+        if (this.tracker !== undefined) return // a primary takes no appends
+        const { verdict, effects } = this.replica.onAppend(from, msg, this.now())
+        if (verdict !== 'accepted' && verdict !== 'diverged') this.log.trace('append from %s: %s', from, verdict)
+        if (verdict === 'diverged') this.log('log diverged from primary %s at index %d: asking for a snapshot', from, this.replica.applied.index)
+        this.handle(effects)
+        const behind = this.replica.primaryLast - this.replica.applied.index
+        if (behind > 1000) this.init.onProgress?.({ phase: 'delta', done: this.replica.applied.index, total: this.replica.primaryLast })
+        break
+      }
+      case 'ack':
+        this.tracker?.onAck(from, msg.index, msg.entryTerm, this.now())
+        break
+      case 'need':
+        if (this.tracker !== undefined) void this.serveNeed(from, msg.from, msg.snapshot)
+        break
+      case 'snapshot-begin':
+      case 'snapshot-chunk':
+      case 'snapshot-end':
+        if (this.tracker === undefined && from === this.leader) this.receiveSnapshot(from, msg)
+        break
+    }
+  }
+
+  /** Carry out a replica's effects: persist, then send. */
+  private handle (effects: ReplicaEffects): void {
+    for (const m of effects.send) if (this.leader !== undefined) this.send(this.leader, m)
+    const run = effects.persist
+    if (run === undefined) return
+    this.applying = this.applying.then(async () => {
+      const replica = this.replica
+      try {
+        await this.init.store.append(run, { sync: this.init.sync })
+      } catch (err) {
+        if (this.init.store.state.index !== run[0].index - 1) {
+          // The store moved under the replica (e.g. its own appends as primary finished late):
+          // start again from where the store really is.
+          this.log('replica position %d is not the store\'s %d; resyncing', run[0].index - 1, this.init.store.state.index)
+          this.replica = this.freshReplica()
+          this.handle(this.replica.setLeader(this.leader, this.term, this.now()))
+          return
+        }
+        this.log.error('persisting entries %d..%d failed; retrying: %e', run[0].index, run[run.length - 1].index, err)
+        replica.persistFailed(this.now())
+        return
+      }
+      if (replica !== this.replica) return
+      const last = run[run.length - 1]
+      this.init.onApplied(run)
+      this.handle(this.replica.persisted(last.index, last.term, this.now()))
+    })
+  }
+
+  /** Align the role with the arbiter's view (called on arbiter events and every tick). */
+  sync (): void {
+    const v = this.init.view()
+    if (v === undefined || !this.running) return
+    if (v.role === 'primary') {
+      if (this.tracker?.term !== v.term) this.becomePrimary(v.self, v.term, v.members)
+      else this.setMembers(v.self, v.members)
+    } else if (this.tracker !== undefined || this.leader !== v.primary || this.term !== v.term) {
+      this.follow(v.primary, v.term)
+    }
+  }
+
+  private tick (): void {
+    this.sync()
+    const now = this.now()
+    const tracker = this.tracker
+    if (tracker !== undefined) {
+      for (const need of tracker.tick(now)) void this.serveNeed(need.member, need.from, false)
+      return
+    }
+    const r = this.receiving
+    if (r !== undefined) {
+      if (now - r.lastChunkAt > SNAPSHOT_STALL_MS) {
+        this.log('snapshot from %s stalled; asking again', r.from)
+        this.receiving = undefined
+        this.handle(this.replica.snapshotFailed(now))
+      }
+      return
+    }
+    this.handle(this.replica.tick(now))
+  }
+
+  /** Primary: send `to` the entries from `from` on, or a snapshot. */
+  private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
+    const tracker = this.tracker
+    if (tracker === undefined || this.sendingSnapshot.has(to)) return
+    const { firstLogIndex, index: last, keys } = this.init.store.state
+    const behind = last - from + 1
+    if (snapshot || from < firstLogIndex || (from === 1 && behind > Math.max(10_000, 2 * keys))) {
+      await this.sendSnapshot(to)
+      return
+    }
+    if (from > last) {
+      // Nothing to send: tell it where the log ends ("you are up to date").
+      this.send(to, { type: 'append', term: tracker.term, prevIndex: last, prevTerm: this.init.store.state.term, entries: [] })
+      return
+    }
+    let next = from
+    let prevTerm = await this.termAt(from - 1)
+    if (prevTerm === undefined) {
+      await this.sendSnapshot(to)
+      return
+    }
+    // Send what the log holds now in frames of bounded size.
+    while (next <= last && this.tracker === tracker) {
+      const entries = await this.init.store.readLog(next, 4096)
+      if (entries.length === 0 || entries[0].index !== next) {
+        await this.sendSnapshot(to)
+        return
+      }
+      let bytes = 0
+      let cut = 0
+      while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
+        for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
+        cut++
+      }
+      const batch = entries.slice(0, cut)
+      this.send(to, { type: 'append', term: tracker.term, prevIndex: next - 1, prevTerm, entries: batch })
+      prevTerm = batch[batch.length - 1].term
+      next += batch.length
+    }
+  }
+
+  /** Term of the entry at `index` (0 for index 0), or undefined when compacted away. */
+  private async termAt (index: number): Promise<number | undefined> {
+    if (index === 0) return 0
+    const s = this.init.store.state
+    if (index === s.index) return s.term
+    const [e] = await this.init.store.readLog(index, 1)
+    return e?.index === index ? e.term : undefined
+  }
+
+  private async sendSnapshot (to: string): Promise<void> {
+    const tracker = this.tracker
+    if (tracker === undefined || this.sendingSnapshot.has(to)) return
+    this.sendingSnapshot.add(to)
+    const snap = this.init.store.snapshot()
+    try {
+      const { index, term, revision, keys } = snap.state
+      this.log('sending a snapshot at index %d (%d keys) to %s', index, keys, to)
+      this.send(to, { type: 'snapshot-begin', term: tracker.term, index, entryTerm: term, revision, keys })
+      let chunk: Array<[string, StoredRecord]> = []
+      let count = 0
+      for await (const rec of snap.records()) {
+        chunk.push(rec)
+        if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
+          this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
+          count += chunk.length
+          chunk = []
+          if (this.tracker !== tracker) return
+        }
+      }
+      if (chunk.length > 0) this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
+      count += chunk.length
+      this.send(to, { type: 'snapshot-end', term: tracker.term, count })
+    } catch (err) {
+      this.log.error('snapshot to %s failed: %e', to, err)
+    } finally {
+      await snap.close()
+      this.sendingSnapshot.delete(to)
+    }
+  }
+
+  private receiveSnapshot (from: string, msg: ReplicationMessage): void {
+    const now = this.now()
+    if (msg.type === 'snapshot-begin') {
+      if (!this.replica.snapshotPending && this.replica.applied.index > 0 && msg.index <= this.replica.applied.index) {
+        // Not asked for and not ahead: ignore.
+        return
+      }
+      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
+      const previous = this.receiving?.chain ?? Promise.resolve()
+      this.receiving = r
+      r.chain = previous.then(async () => this.applying).then(async () => {
+        await this.init.store.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+      }).catch(err => { r.failed = true; this.log.error('snapshot install failed to begin: %e', err) })
+      this.init.onProgress?.({ phase: 'snapshot', done: 0, total: msg.keys })
+      return
+    }
+    const r = this.receiving
+    if (r === undefined || r.from !== from) return
+    r.lastChunkAt = now
+    if (msg.type === 'snapshot-chunk') {
+      const records = msg.records
+      r.chain = r.chain.then(async () => {
+        if (r.failed) return
+        await this.init.store.installChunk(records)
+        r.count += records.length
+        this.init.onProgress?.({ phase: 'snapshot', done: r.count, total: r.keys })
+      }).catch(err => { r.failed = true; this.log.error('snapshot chunk failed: %e', err) })
+      return
+    }
+    if (msg.type === 'snapshot-end') {
+      r.chain = r.chain.then(async () => {
+        if (r.failed || r.count !== msg.count) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records`)
+        await this.init.store.finishInstall()
+        this.receiving = undefined
+        this.log('installed a snapshot at index %d (%d keys)', r.index, r.count)
+        this.init.onInstalled()
+        this.handle(this.replica.installed(r.index, r.entryTerm, this.now()))
+      }).catch(err => {
+        this.log.error('snapshot install failed: %e', err)
+        if (this.receiving === r) this.receiving = undefined
+        this.handle(this.replica.snapshotFailed(this.now()))
+      })
+    }
+  }
+}
