@@ -13,6 +13,7 @@ import { HISTORY_FILE, HISTORY_SIZE, runShell } from './shell.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js'
 import type { CliIo } from './io.js'
 import { combineNotices, describeRole, watchRole } from './notices.js'
+import { watchProgress } from './progress.js'
 import type { CliPeer, NoticeSource } from './notices.js'
 
 /** Extra steps around the peer's life (the demo uses them for its other peers). */
@@ -155,6 +156,7 @@ async function live (options: SessionOptions, hooks: SessionHooks, stopping: Abo
   const interactive = options.shell && io.stdin.isTTY === true && io.stdout.isTTY === true
   const announce = interactive || !options.shell || options.announce === true
   const standalone = options.peer.standalone === true
+  const stopProgress = announce && !standalone ? watchProgress(peer, io.stderr) : undefined
   let code = EXIT_OK
   try {
     if (!stopping.aborted) await hooks.started?.(peer, stopping)
@@ -169,6 +171,7 @@ async function live (options: SessionOptions, hooks: SessionHooks, stopping: Abo
     code = EXIT_FAILURE
   }
 
+  stopProgress?.()
   const [stopped] = await Promise.allSettled([peer.stop(), cleanup()])
   if (stopped.status === 'rejected') {
     io.stderr.write(`error: ${describeError(stopped.reason)}\n`)
