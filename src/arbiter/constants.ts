@@ -32,7 +32,7 @@ export const STEP_DOWN_AFTER_MS = 2000
  * majority of the membership is still reachable to commit the change), so writes that need
  * every member's ack keep flowing.
  */
-export const EVICT_AFTER_MS = 5000
+export const EVICT_AFTER_MS = 2500
 
 /**
  * Discovery window of a fresh peer: how long it listens for a primary (or for other fresh peers)

@@ -882,7 +882,11 @@ export class ArbiterCore {
     this.handoverTarget = undefined
     this.becamePrimaryAt = now
     this.followers.clear()
-    for (const id of this.members) if (id !== this.self) this.followers.set(id, { lastHeard: now })
+    // Eviction clocks start from when this peer last heard each member (a dead predecessor has
+    // been silent since it died), but give every member at least electionTimeoutMs to answer
+    // the first heartbeats.
+    const floor = now - this.options.evictAfterMs + this.options.electionTimeoutMs
+    for (const id of this.members) if (id !== this.self) this.followers.set(id, { lastHeard: Math.max(this.lastSeen.get(id) ?? floor, floor) })
     this.queue = []
     this.pending = undefined
     this.nextHeartbeatAt = now + this.options.heartbeatMs

@@ -77,6 +77,11 @@ export class AckTracker {
     return this.last
   }
 
+  /** The secondaries whose acks count. */
+  get memberIds (): string[] {
+    return [...this.members]
+  }
+
   /** Highest index `member` confirmed in this term (0 when none). */
   ackedBy (member: string): number {
     return this.acked.get(member) ?? 0

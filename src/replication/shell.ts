@@ -2,10 +2,12 @@
  * Replication over libp2p: drives the pure {@link AckTracker} (primary) and
  * {@link ReplicaCore} (secondary) with gossipsub, direct streams and the store.
  *
- * Primary: every group-committed batch is published once on the cluster's gossipsub topic
- * (`kvgrid/<cluster>/updates`, signed by the primary's key) and waits until every member acked
- * it. A member whose acks lag gets the missing entries pushed on the direct stream
- * (`/kvgrid/replicate/1.0.0`), which also carries acks, Needs and snapshots. A Need below the
+ * Primary: every group-committed batch is sent to each member on its direct stream
+ * (`/kvgrid/replicate/1.0.0`, Noise-authenticated) and waits until every member acked it. The
+ * same entries are disseminated on the cluster's gossipsub topic (`kvgrid/<cluster>/updates`,
+ * signed by the primary's key), coalesced to one message per 50 ms — a second path for members
+ * and the feed for subscribed non-members. A member whose acks lag gets the missing entries
+ * pushed on the direct stream, which also carries acks, Needs and snapshots. A Need below the
  * log floor — or so far behind that replaying the log would cost more than copying the data —
  * is answered with a snapshot.
  *
@@ -33,8 +35,10 @@ import type { AppendMessage, ReplicationMessage } from './types.js'
 
 /** Tick period of replication. */
 const TICK_MS = 20
-/** Frames larger than this go on direct streams only (gossip is for small batches). */
+/** Most bytes of entries in one gossip message; beyond it the window is not gossiped. */
 const MAX_GOSSIP_BYTES = 1024 * 1024
+/** Gossip publishes at most once per this interval (coalescing every batch in between). */
+const GOSSIP_INTERVAL_MS = 50
 /** A snapshot transfer with no chunk for this long is abandoned and asked again. */
 const SNAPSHOT_STALL_MS = 10_000
 
@@ -98,6 +102,8 @@ export class Replication {
   private timer?: ReturnType<typeof setInterval>
   private running = false
   private receiving?: Receiving
+  private gossip?: { msg: AppendMessage, bytes: number }
+  private gossipAt = 0
   private readonly sendingSnapshot = new Set<string>()
   private applying: Promise<void> = Promise.resolve()
   private readonly onGossip = (evt: CustomEvent<Message>): void => {
@@ -218,12 +224,35 @@ export class Replication {
         reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.init.ackTimeoutMs} ms`, '', { unconfirmed }))
       })
     })
-    if (frame.length <= MAX_GOSSIP_BYTES) {
-      this.init.node.services.pubsub.publish(this.topic, frame).catch(err => { this.log.trace('publish failed: %e', err) })
-    } else {
-      for (const m of this.init.node.services.pubsub.getSubscribers(this.topic)) this.messenger.send(m.toString(), frame)
-    }
+    for (const m of tracker.memberIds) this.messenger.send(m, frame)
+    this.queueGossip(msg, frame.length)
     return done
+  }
+
+  /**
+   * Gossip carries the same entries, coalesced: at most one message per GOSSIP_INTERVAL_MS with
+   * every entry since the last one (under load: many batches per message, as gossipsub is slow
+   * per message). Members already have them from the direct stream (duplicates are ignored);
+   * for them gossip is a second path, and it keeps subscribed non-members near the head.
+   */
+  private queueGossip (msg: AppendMessage, bytes: number): void {
+    const g = this.gossip
+    if (g === undefined) {
+      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
+    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES) {
+      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes } // too much to coalesce: start over
+    } else {
+      g.msg.entries.push(...msg.entries)
+      g.bytes += bytes
+    }
+  }
+
+  private flushGossip (now: number): void {
+    const g = this.gossip
+    if (g === undefined || now - this.gossipAt < GOSSIP_INTERVAL_MS) return
+    this.gossip = undefined
+    this.gossipAt = now
+    this.init.node.services.pubsub.publish(this.topic, encodeMessage(g.msg)).catch(err => { this.log.trace('publish failed: %e', err) })
   }
 
   private send (to: string, msg: ReplicationMessage): void {
@@ -311,6 +340,7 @@ export class Replication {
     const tracker = this.tracker
     if (tracker !== undefined) {
       for (const need of tracker.tick(now)) void this.serveNeed(need.member, need.from, false)
+      this.flushGossip(now)
       return
     }
     const r = this.receiving

@@ -1,0 +1,110 @@
+/**
+ * Benchmark clusters: peers as separate processes (bench/peer-worker.ts) on 127.0.0.1, each
+ * with a fresh temporary data directory, all removed when the cluster is closed.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const worker = fileURLToPath(new URL('./peer-worker.ts', import.meta.url))
+
+/** Last status a worker printed. */
+export interface WorkerStatus { peerId: string, role: string, term: number, primary?: string, members: number, revision: number, multiaddrs: string[] }
+
+/** One peer process. */
+export class WorkerPeer {
+  readonly child: ChildProcess
+  status?: WorkerStatus
+  private readonly waiters: Array<{ event: string, resolve: (v: any) => void }> = []
+  readonly exited: Promise<void>
+
+  constructor (readonly dataDir: string, bootstrap?: string) {
+    const prof = process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+    this.child = spawn(process.execPath, [...prof, '--import=tsx', worker, dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env: { ...process.env, KVGRID_MDNS: 'off' }
+    })
+    const child: ChildProcess = this.child
+    this.exited = new Promise(resolve => child.on('exit', () => { resolve() }))
+    void (async () => {
+      for await (const line of createInterface({ input: child.stdout! })) {
+        let msg: any
+        try { msg = JSON.parse(line) } catch { continue }
+        if (msg.event === 'status') this.status = msg
+        const i = this.waiters.findIndex(w => w.event === msg.event)
+        if (i >= 0) this.waiters.splice(i, 1)[0].resolve(msg)
+      }
+    })()
+  }
+
+  /** Send a command and wait for the reply event. */
+  async run<T = any> (command: string, event: string): Promise<T> {
+    const reply = new Promise<T>(resolve => this.waiters.push({ event, resolve }))
+    this.child.stdin!.write(command + '\n')
+    return await reply
+  }
+
+  alive (): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+}
+
+async function until (check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+/** A cluster of worker peers. */
+export class BenchCluster {
+  readonly peers: WorkerPeer[] = []
+  private readonly dirs: string[] = []
+
+  /** Start `n` peers (the first founds, the others bootstrap to it) and wait for n members. */
+  static async start (n: number): Promise<BenchCluster> {
+    const c = new BenchCluster()
+    const first = await c.add()
+    await until(() => first.status?.role === 'primary', 'the first peer to found the cluster')
+    for (let i = 1; i < n; i++) await c.add(first.status!.multiaddrs[0])
+    await until(() => c.peers.every(p => p.status?.members === n && p.status.primary !== undefined), `${n} members`)
+    return c
+  }
+
+  /** Start one more peer. */
+  async add (bootstrap?: string): Promise<WorkerPeer> {
+    const dir = await mkdtemp(join(tmpdir(), 'kvgrid-bench-'))
+    this.dirs.push(dir)
+    const p = new WorkerPeer(dir, bootstrap)
+    this.peers.push(p)
+    return p
+  }
+
+  get primary (): WorkerPeer {
+    const p = this.peers.find(p => p.alive() && p.status?.role === 'primary')
+    if (p === undefined) throw new Error('bench: no primary')
+    return p
+  }
+
+  /** Wait until a condition over the peers holds. */
+  async until (check: () => boolean, what: string, timeoutMs?: number): Promise<void> {
+    await until(check, what, timeoutMs)
+  }
+
+  /** Stop every peer (stdin end, then SIGKILL after 10 s) and remove every directory. */
+  async close (): Promise<void> {
+    await Promise.all(this.peers.map(async p => {
+      if (!p.alive()) return
+      p.child.stdin!.end()
+      const killer = setTimeout(() => { p.child.kill('SIGKILL') }, 10_000)
+      await p.exited
+      clearTimeout(killer)
+    }))
+    await Promise.all(this.dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
+  }
+}
