@@ -8,7 +8,7 @@
  * In:   load IN_FLIGHT COUNT KEYSPACE   → {"event":"load", ops, errors, opsPerSec, p50Ms, p99Ms}
  *       fill COUNT                      → {"event":"filled", count, seconds}
  *       reads COUNT                     → {"event":"reads", opsPerSec}
- *       probe MS                        → writes one at a time for MS ms; {"event":"probe", oks: [t…], errs: [t…]}
+ *       probe MS                        → writes one at a time for MS ms; {"event":"probe", oks: [[start, end]…], errs: [t…]}
  * Every loop is bounded by its count and by a 120 s deadline; the process exits on stdin end.
  */
 import { createInterface } from 'node:readline'
@@ -81,14 +81,15 @@ async function reads (count: number): Promise<void> {
 }
 
 async function probe (ms: number): Promise<void> {
-  const oks: number[] = []
+  const oks: Array<[number, number]> = []
   const errs: number[] = []
   const end = Date.now() + Math.min(ms, 120_000)
   let i = 0
   while (Date.now() < end) {
+    const started = Date.now()
     try {
       await peer.set(`probe-${i++ % 100}`, value)
-      oks.push(Date.now())
+      oks.push([started, Date.now()])
     } catch {
       errs.push(Date.now())
       await new Promise(resolve => setTimeout(resolve, 5))

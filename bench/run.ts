@@ -112,9 +112,10 @@ results.push({ name: 'local-read', peers: 3, on: 'secondary', opsPerSec: pick(re
       const old = cluster.primary
       const killedAt = Date.now()
       old.child.kill('SIGKILL')
-      const { oks } = await probe as { oks: number[] }
-      const first = oks.find(t => t > killedAt)
-      if (first !== undefined) secs.push((first - killedAt) / 1000)
+      const { oks } = await probe as { oks: Array<[number, number]> }
+      // The first write that started after the kill and was acknowledged.
+      const first = oks.find(([started]) => started >= killedAt)
+      if (first !== undefined) secs.push((first[1] - killedAt) / 1000)
       else log('failover: no acked write within the probe window')
     } finally {
       await cluster.close()

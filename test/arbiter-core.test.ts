@@ -308,6 +308,6 @@ test('bad options and malformed persisted state are refused with InvalidArgument
   t.throws(() => core('a', { state: { ...state(), term: -1 } }), { instanceOf: InvalidArgumentError })
   t.throws(() => core(''), { instanceOf: InvalidArgumentError })
   t.deepEqual(resolveArbiterOptions(), {
-    cluster: 'kvgrid', heartbeatMs: 200, electionTimeoutMs: 1000, stepDownAfterMs: 2000, evictAfterMs: 2500, discoveryMs: 1500, helloIntervalMs: 500, requireSeed: false
+    cluster: 'kvgrid', heartbeatMs: 200, electionTimeoutMs: 1000, stepDownAfterMs: 1500, evictAfterMs: 2000, discoveryMs: 1500, helloIntervalMs: 500, requireSeed: false
   })
 })

@@ -25,14 +25,14 @@ export const ELECTION_TIMEOUT_MS = 1000
  * steps down: a primary cut off in a minority stops acting as one. Kept well below
  * {@link EVICT_AFTER_MS} so a minority primary steps down before it would try to evict.
  */
-export const STEP_DOWN_AFTER_MS = 2000
+export const STEP_DOWN_AFTER_MS = 1500
 
 /**
  * A member the primary has not heard from for this long is removed from the membership (if a
  * majority of the membership is still reachable to commit the change), so writes that need
  * every member's ack keep flowing.
  */
-export const EVICT_AFTER_MS = 2500
+export const EVICT_AFTER_MS = 2000
 
 /**
  * Discovery window of a fresh peer: how long it listens for a primary (or for other fresh peers)

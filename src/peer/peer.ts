@@ -369,14 +369,26 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       }
       if (primary === lastPrimary) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${primary})`)
       lastPrimary = primary
+      // Give up on this primary as soon as the arbiter names another one (it died or stepped
+      // down), and retry there with the same request id.
+      const switched = new AbortController()
+      const onPrimary = (): void => {
+        const now = this.arbiter?.status()?.primary
+        if (now !== undefined && now !== primary) switched.abort()
+      }
+      this.addEventListener('primary', onPrimary)
+      const signals = signal === undefined ? switched.signal : AbortSignal.any([signal, switched.signal])
       try {
-        const r = await forwarder.forward(primary, command as ClientCommand, requestId, { timeoutMs: Math.max(1, deadline - Date.now()), ...(signal !== undefined ? { signal } : {}) })
+        const r = await forwarder.forward(primary, command as ClientCommand, requestId, { timeoutMs: Math.max(1, deadline - Date.now()), signal: signals })
         return { ok: r.ok, revision: r.revision }
       } catch (err) {
+        if (switched.signal.aborted && signal?.aborted !== true && Date.now() < deadline) continue
         // An election raced the write: follow the new primary with the same (idempotent) id.
         if (err instanceof NotPrimaryError && err.primary !== undefined && err.primary !== primary && Date.now() < deadline) continue
         if (err instanceof PeerStoppedError && this.state === 'running') throw new ClusterUnavailableError('the primary is stopping')
         throw err
+      } finally {
+        this.removeEventListener('primary', onPrimary)
       }
     }
   }
