@@ -125,7 +125,26 @@ test('a suffix from a deposed primary is detected as divergence and a snapshot i
   t.deepEqual(effects.send, [{ type: 'need', term: 2, from: 4, snapshot: true }])
   t.true(r.snapshotPending)
   const after = r.installed(3, 2, 20)
-  t.deepEqual(after.send.at(-1), { type: 'ack', term: 2, index: 3, entryTerm: 2 })
+  t.deepEqual(after.send, [
+    { type: 'ack', term: 2, index: 3, entryTerm: 2 },
+    { type: 'need', term: 2, from: 4, snapshot: false } // where does the log end now?
+  ])
+})
+
+test('a replica that has not heard an append of its primary keeps asking where the log ends', t => {
+  const r = replica() // setLeader already asked once
+  t.deepEqual(r.tick(50).send, [], 'not before the retry interval')
+  t.deepEqual(r.tick(150).send, [{ type: 'need', term: 1, from: 1, snapshot: false }], 'the first answer was lost: ask again')
+  r.onAppend(P, { type: 'append', term: 1, prevIndex: 0, prevTerm: 0, entries: [] }, 160)
+  t.true(r.caughtUp)
+  t.deepEqual(r.tick(1000).send, [], 'an idle primary that answered is not asked again')
+})
+
+test('a member added to the primary is told once where the log ends', t => {
+  const tracker = new AckTracker({ term: 1, members: ['a'], lastIndex: 100, timeoutMs: 1000, repairAfterMs: 60, now: 0 })
+  tracker.setMembers(['a', 'new'], 10)
+  t.deepEqual(tracker.tick(11), [{ member: 'new', from: 101 }])
+  t.deepEqual(tracker.tick(500), [])
 })
 
 test('an empty append tells a replica where the primary log ends: caught up only once it holds it', t => {

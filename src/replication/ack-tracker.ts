@@ -56,6 +56,8 @@ export class AckTracker {
   private readonly lastProgress = new Map<string, number>()
   private readonly lastPush = new Map<string, number>()
   private waiters: Waiter[] = []
+  /** New members to tell where the log ends (their catch-up may have missed the last writes). */
+  private readonly announce = new Set<string>()
   private last: number
   private readonly timeoutMs: number
   private readonly repairAfterMs: number
@@ -133,12 +135,14 @@ export class AckTracker {
       if (this.members.has(m)) continue
       this.lastProgress.set(m, now)
       this.floor.set(m, this.last)
+      this.announce.add(m)
     }
     const removed = [...this.members].filter(m => !next.has(m))
     this.members = next
     for (const m of removed) {
       this.acked.delete(m)
       this.floor.delete(m)
+      this.announce.delete(m)
       this.lastProgress.delete(m)
       this.lastPush.delete(m)
       this.settle(m, Number.MAX_SAFE_INTEGER)
@@ -156,6 +160,10 @@ export class AckTracker {
       for (const w of expired) w.reject([...w.waiting])
     }
     const needs: RepairNeed[] = []
+    // `from` past the log: the shell answers with an empty append naming the last index, so a
+    // member that lacks anything asks for it.
+    for (const m of this.announce) needs.push({ member: m, from: this.last + 1 })
+    this.announce.clear()
     for (const m of this.members) {
       const acked = Math.max(this.ackedBy(m), this.floor.get(m) ?? 0)
       if (acked >= this.last) continue

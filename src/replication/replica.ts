@@ -193,8 +193,11 @@ export class ReplicaCore {
     this.appliedIndex = index
     this.appliedTerm = term
     this.lastNeed = undefined
+    // The primary's log may have moved on while the snapshot travelled: ask where it ends.
+    this.leaderLast = -1
     const effects = this.advance(now)
     effects.send.push(this.ack())
+    effects.send.push(...this.need(index + 1, now, false).send)
     return effects
   }
 
@@ -205,9 +208,16 @@ export class ReplicaCore {
     return this.need(this.appliedIndex + 1, now, true)
   }
 
-  /** Retries: a due persist retry, or a gap still open after `needRetryMs`. */
+  /**
+   * Retries: a due persist retry, a gap still open after `needRetryMs`, or — until an append of
+   * the current primary arrived — the question where its log ends (an idle primary sends none).
+   */
   tick (now: number): ReplicaEffects {
     if (this.awaitingSnapshot) return this.need(this.appliedIndex + 1, now, true)
-    return this.advance(now)
+    const effects = this.advance(now)
+    if (effects.persist === undefined && effects.send.length === 0 && this.leaderLast < 0 && !this.persisting) {
+      return this.need(this.appliedIndex + 1, now, false)
+    }
+    return effects
   }
 }
