@@ -110,7 +110,9 @@ async function dump (s: Store): Promise<Row[]> {
 
 /** Copy a snapshot into `dst` in chunks of `size`. */
 async function install (snap: StoreSnapshot, dst: Store, size: number): Promise<void> {
+  if (dst.installing) throw new Error('installing before beginInstall')
   await dst.beginInstall(snap.state)
+  if (!dst.installing) throw new Error('not marked installing after beginInstall')
   let chunk: Array<[string, StoredRecord]> = []
   for await (const rec of snap.records()) {
     chunk.push(rec)
@@ -121,6 +123,7 @@ async function install (snap: StoreSnapshot, dst: Store, size: number): Promise<
   }
   await dst.installChunk(chunk)
   await dst.finishInstall()
+  if (dst.installing) throw new Error('still marked installing after finishInstall')
 }
 
 /** `n` keys `k00000`…, `perEntry` puts per entry, every 10th with a TTL. */

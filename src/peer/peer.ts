@@ -332,6 +332,12 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     if (this.state !== 'running') throw new PeerStoppedError()
   }
 
+  /** Reads are refused while a snapshot is being installed: the data is partial until then. */
+  private checkReadable (): void {
+    this.checkRunning()
+    if (this.store.installing) throw new ClusterUnavailableError('this peer is catching up (installing a snapshot): its data is partial until it is a member; read from another peer or wait for ready()')
+  }
+
   /** Re-check a forwarded command against this peer's own limits (the wire only bounds sizes). */
   private recheck (c: ClientCommand): Command {
     checkKey(c.key, this.opts.maxKeyBytes)
@@ -468,9 +474,12 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     const at = checkInt(o.atRevision, 'atRevision', 0)
     const minRevision = checkInt(o.minRevision, 'minRevision', 0)
     const signal = checkSignal(o.signal)
-    this.checkRunning()
+    this.checkReadable()
     throwIfAborted(signal)
-    if (minRevision !== undefined) await this.waitForRevision(minRevision, signal)
+    if (minRevision !== undefined) {
+      await this.waitForRevision(minRevision, signal)
+      this.checkReadable()
+    }
     let record: StoredRecord | undefined
     if (at === undefined) {
       record = await this.store.get(k)
@@ -495,7 +504,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     const limit = checkInt(o.limit, 'limit', 0) ?? Infinity
     const reverse = checkFlag(o.reverse, 'reverse') === true
     const signal = checkSignal(o.signal)
-    this.checkRunning()
+    this.checkReadable()
     throwIfAborted(signal)
     const out: Entry[] = []
     if (limit === 0) return out

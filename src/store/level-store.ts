@@ -76,7 +76,7 @@ export class LevelStore implements Store {
   private readonly cache: RecordCache
   /** Serialises state-changing batches (append, compaction steps, install, truncation). */
   private writing: Promise<unknown> = Promise.resolve()
-  private installing?: Installing
+  private install?: Installing
 
   constructor (init: LevelStoreInit) {
     this.db = new ClassicLevel<Bytes, Bytes>(init.location, { keyEncoding: 'view', valueEncoding: 'view' })
@@ -89,6 +89,10 @@ export class LevelStore implements Store {
     return this.current
   }
 
+  get installing (): boolean {
+    return this.install !== undefined
+  }
+
   async open (): Promise<void> {
     if (this.opened) return
     try {
@@ -97,7 +101,7 @@ export class LevelStore implements Store {
       if (isLocked(err)) throw new DataDirLockedError(this.dataDir, { cause: err })
       throw new StorageError(`cannot open the store in ${this.dataDir}: ${err?.cause?.message ?? err?.message}`, { cause: err })
     }
-    this.installing = undefined
+    this.install = undefined
     try {
       const [raw, mark] = await this.db.getMany([STATE_KEY, INSTALL_KEY])
       if (mark !== undefined) {
@@ -141,7 +145,7 @@ export class LevelStore implements Store {
     if (misses.length === 0) return out
     const generation = this.cache.generation
     const raws = await this.db.getMany(misses.map(i => dataKey(keys[i])))
-    const fill = generation === this.cache.generation && this.installing === undefined
+    const fill = generation === this.cache.generation && this.install === undefined
     misses.forEach((i, j) => {
       const raw = raws[j]
       out[i] = raw === undefined ? undefined : decodeRecord(raw)
@@ -269,7 +273,7 @@ export class LevelStore implements Store {
   /** One bounded compaction step; true when there may be more to do. */
   private async compactStep (revision: number): Promise<boolean> {
     // An install (or a later compaction) moved the floor meanwhile: this pass is moot.
-    if (this.installing !== undefined || this.current.compactedRevision !== revision) return false
+    if (this.install !== undefined || this.current.compactedRevision !== revision) return false
     const entries = (await this.readLog(this.current.firstLogIndex, COMPACTION_CHUNK))
       .filter(e => e.revision < revision)
     if (entries.length === 0) return false
@@ -295,7 +299,7 @@ export class LevelStore implements Store {
   }
 
   private refuseDuringInstall (what: string): void {
-    if (this.installing !== undefined) throw new StorageError(`cannot ${what}: a snapshot install is in progress`)
+    if (this.install !== undefined) throw new StorageError(`cannot ${what}: a snapshot install is in progress`)
   }
 
   /**
@@ -327,8 +331,8 @@ export class LevelStore implements Store {
   async beginInstall (position: LogPosition): Promise<void> {
     checkPosition(position)
     return this.exclusive(async () => {
-      const previous = this.installing
-      this.installing = { position: { index: position.index, term: position.term, revision: position.revision }, written: 0 }
+      const previous = this.install
+      this.install = { position: { index: position.index, term: position.term, revision: position.revision }, written: 0 }
       this.cache.clear()
       this.cache.generation++
       try {
@@ -338,7 +342,7 @@ export class LevelStore implements Store {
           { type: 'del', key: FLOOR_KEY }
         ], { sync: true })
       } catch (err: any) {
-        this.installing = previous // nothing changed on disk
+        this.install = previous // nothing changed on disk
         throw new StorageError(`cannot start a snapshot install: ${err?.message}`, { cause: err })
       }
       this.current = emptyState()
@@ -388,14 +392,14 @@ export class LevelStore implements Store {
       this.cache.clear()
       this.cache.generation++
       this.current = next
-      this.installing = undefined
+      this.install = undefined
       this.log?.('installed a snapshot of %d keys at index %d revision %d', next.keys, index, revision)
     })
   }
 
   private requireInstall (): Installing {
-    if (this.installing === undefined) throw new StorageError('no snapshot install is in progress')
-    return this.installing
+    if (this.install === undefined) throw new StorageError('no snapshot install is in progress')
+    return this.install
   }
 
   async truncateAfter (index: number): Promise<void> {

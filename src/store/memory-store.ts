@@ -44,7 +44,7 @@ export class MemoryStore implements Store {
   private readonly log = new Map<number, LogEntry>()
   private readonly meta = new Map<string, Uint8Array>()
   private opened = false
-  private installing?: Installing
+  private install?: Installing
   /** Position of the entry just below the log (firstLogIndex - 1). */
   private logFloor: LogPosition = { index: 0, term: 0, revision: 0 }
   private readonly logger?: Logger
@@ -57,13 +57,17 @@ export class MemoryStore implements Store {
     return this.current
   }
 
+  get installing (): boolean {
+    return this.install !== undefined
+  }
+
   async open (): Promise<void> {
     if (this.opened) return
-    if (this.installing !== undefined) {
+    if (this.install !== undefined) {
       this.logger?.('the store holds an interrupted snapshot install: clearing it to catch up from scratch')
       this.clearContents()
       this.current = emptyState()
-      this.installing = undefined
+      this.install = undefined
     }
     this.opened = true
   }
@@ -195,7 +199,7 @@ export class MemoryStore implements Store {
   }
 
   private refuseDuringInstall (what: string): void {
-    if (this.installing !== undefined) throw new StorageError(`cannot ${what}: a snapshot install is in progress`)
+    if (this.install !== undefined) throw new StorageError(`cannot ${what}: a snapshot install is in progress`)
   }
 
   private clearContents (): void {
@@ -232,7 +236,7 @@ export class MemoryStore implements Store {
   async beginInstall (position: LogPosition): Promise<void> {
     this.check()
     checkPosition(position)
-    this.installing = { position: { index: position.index, term: position.term, revision: position.revision }, written: 0 }
+    this.install = { position: { index: position.index, term: position.term, revision: position.revision }, written: 0 }
     this.clearContents()
     this.current = emptyState()
   }
@@ -261,12 +265,12 @@ export class MemoryStore implements Store {
     const { index, term, revision } = inst.position
     this.current = { index, term, revision, keys: inst.written, compactedRevision: revision, firstLogIndex: index + 1 }
     this.logFloor = { ...inst.position }
-    this.installing = undefined
+    this.install = undefined
   }
 
   private requireInstall (): Installing {
-    if (this.installing === undefined) throw new StorageError('no snapshot install is in progress')
-    return this.installing
+    if (this.install === undefined) throw new StorageError('no snapshot install is in progress')
+    return this.install
   }
 
   async truncateAfter (index: number): Promise<void> {

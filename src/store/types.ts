@@ -119,6 +119,8 @@ export interface StoreSnapshot {
 export interface Store {
   /** Committed state (in memory; updated only after a batch is durable). */
   readonly state: Readonly<StoreState>
+  /** A snapshot install is in progress: the data is partial until it finishes. */
+  readonly installing: boolean
   open (): Promise<void>
   close (): Promise<void>
   /** The latest record of a key (expired or not), or undefined. */
