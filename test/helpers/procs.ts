@@ -92,6 +92,8 @@ export interface ProcOptions {
   lifetimeMs?: number
   /** A name for messages. */
   name?: string
+  /** Called with every status line the process prints, in order (e.g. to keep a history of roles and terms). */
+  onStatus?: (status: ProcStatus) => void
 }
 
 /** A peer process. */
@@ -212,6 +214,7 @@ export function startProc (t: ExecutionContext, dataDir: string, port: number, b
         proc.events.push({ phase: msg.phase, done: msg.done, total: msg.total, at: Date.now() })
       } else if (typeof msg.role === 'string' && Array.isArray(msg.members)) {
         proc.status = msg
+        options.onStatus?.(msg)
       }
     }
   })()
