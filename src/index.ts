@@ -9,7 +9,7 @@
  * await peer.ready()
  * await peer.set('user/1', 'ada', { ttlMs: 60_000 })
  * const entry = await peer.get('user/1')
- * console.log(new TextDecoder().decode(entry?.value), entry?.revision)
+ * const text = new TextDecoder().decode(entry?.value) // 'ada', at entry.revision
  * await peer.stop()
  * ```
  */

@@ -6,45 +6,25 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { tempDir } from './helpers/tmp.js'
 import { waitFor } from './helpers/wait.js'
+import { spawnKvgrid } from './helpers/bin.js'
+import type { KvgridChild } from './helpers/bin.js'
 
-const BIN = fileURLToPath(new URL('../bin/kvgrid', import.meta.url))
 
 /** Deadline for one demo run: three node processes start, form a cluster and stop. */
 const DEMO_TIMEOUT_MS = 40_000
 
-interface Demo {
-  process: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  /** Resolves to the exit code (or the signal name). */
-  exited: Promise<number | string>
-}
+type Demo = KvgridChild
 
 /** Run `bin/kvgrid demo args…`; `input` is written to stdin and closed (undefined: stdin stays open). */
 function demo (t: ExecutionContext, args: string[], input?: string): Demo {
-  const child = spawn(BIN, ['demo', ...args], { cwd: tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
-  const exited = new Promise<number | string>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', (code, signal) => { resolve(code ?? signal ?? -1) })
-  })
-  if (input !== undefined) child.stdin.end(input)
   // A failed assertion must not leave the demo (or, through it, its children) running.
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM') })
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited }
+  return spawnKvgrid(t, ['demo', ...args], input, 'SIGTERM')
 }
 
 /** Whether a process with this pid exists. */

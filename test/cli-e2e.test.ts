@@ -5,43 +5,24 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreateIdentity } from '../src/node/index.js'
+import { spawnKvgrid } from './helpers/bin.js'
+import type { KvgridChild } from './helpers/bin.js'
 
-const BIN = fileURLToPath(new URL('../bin/kvgrid', import.meta.url))
 
 /** How long one child process may take (it starts node and tsx; slow on a loaded machine). */
 const CHILD_TIMEOUT_MS = 20_000
 
-interface Child {
-  process: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  /** Resolves to the exit code (or the signal name when killed by one). */
-  exited: Promise<number | string>
-}
+type Child = KvgridChild
 
 /** Spawn `bin/kvgrid args…` from a neutral cwd; `input` is written to stdin, which is then closed. */
 function kvgrid (t: ExecutionContext, args: string[], input?: string): Child {
-  const child = spawn(BIN, args, { cwd: tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
-  const exited = new Promise<number | string>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', (code, signal) => { resolve(code ?? signal ?? -1) })
-  })
-  if (input !== undefined) child.stdin.end(input)
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited }
+  return spawnKvgrid(t, args, input)
 }
 
 /** Wait until `condition()` holds, polling; fail after `deadlineMs`. */
