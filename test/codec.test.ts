@@ -75,3 +75,13 @@ test('varints longer than 8 bytes or beyond 2^53 are refused', t => {
   t.throws(() => new Reader(Uint8Array.of(5, 1, 2)).bytes(), { instanceOf: DecodeError })
   t.throws(() => new Reader(Uint8Array.of(3, 1, 2, 3)).bytes(2), { instanceOf: DecodeError })
 })
+
+test('a log entry is encoded once: decoding keeps its bytes, and they are a copy of the frame', t => {
+  const entry: LogEntry = { index: 3, term: 2, revision: 3, mutations: [{ type: 'del', key: 'k', expired: false }] }
+  const bytes = encodeLogEntry(entry)
+  t.is(encodeLogEntry(entry), bytes, 'the same bytes, not a second encoding')
+  const frame = Uint8Array.of(...bytes)
+  const decoded = decodeLogEntry(frame)
+  frame.fill(0) // the transport reuses its buffer
+  t.deepEqual(encodeLogEntry(decoded), bytes)
+})

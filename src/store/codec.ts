@@ -100,8 +100,22 @@ function readMutation (r: Reader): Mutation {
   throw new DecodeError(`unknown mutation kind ${kind}`)
 }
 
-/** Encode one log entry. */
+/**
+ * Encodings of entries already encoded or decoded once: an entry is written to the primary's
+ * log, sent to every member and written to each member's log, and its bytes never change.
+ */
+const encoded = new WeakMap<LogEntry, Uint8Array>()
+
+/** Encode one log entry (once: later calls return the same bytes). */
 export function encodeLogEntry (e: LogEntry): Uint8Array {
+  const cached = encoded.get(e)
+  if (cached !== undefined) return cached
+  const bytes = encodeLogEntryFresh(e)
+  encoded.set(e, bytes)
+  return bytes
+}
+
+function encodeLogEntryFresh (e: LogEntry): Uint8Array {
   const w = new Writer(64)
   w.u8(LOG_FORMAT).varint(e.index).varint(e.term).varint(e.revision).varint(e.mutations.length)
   for (const m of e.mutations) writeMutation(w, m)
@@ -121,7 +135,9 @@ export function decodeLogEntry (bytes: Uint8Array): LogEntry {
   const mutations: Mutation[] = []
   for (let i = 0; i < n; i++) mutations.push(readMutation(r))
   r.end()
-  return { index, term, revision, mutations }
+  const entry = { index, term, revision, mutations }
+  encoded.set(entry, bytes.slice()) // a copy: the frame's buffer may be reused by the transport
+  return entry
 }
 
 /** Encode the persisted state. */
