@@ -6,6 +6,7 @@
  * InvalidArgumentError also exits 2. Loads neither the peer nor libp2p.
  */
 import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseCount } from './commands.js'
 
@@ -70,6 +71,15 @@ export function parseArgsMessage (err: unknown): string {
 
 type Tokens = NonNullable<ReturnType<typeof parseArgs>['tokens']>
 
+/** Strict parse (no positionals, with tokens) of a subcommand's options; a mistake is a UsageError. */
+function parseStrict<O extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: O, hint: string) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true })
+  } catch (err) {
+    throw new UsageError(parseArgsMessage(err), hint)
+  }
+}
+
 /** The value of an on/off pair (`--x` / `--no-x`): the last one given wins. */
 function lastSwitch (tokens: Tokens, on: string, off: string, fallback: boolean): boolean {
   let value = fallback
@@ -103,33 +113,21 @@ function checkMultiaddr (addr: string, option: string, hint: string): void {
 /** Parse the arguments of `kvgrid start` (after the word `start`). Throws {@link UsageError}. */
 export function parseStartArgs (args: string[]): StartArgs {
   const hint = 'see kvgrid start --help'
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-      options: {
-        data: { type: 'string' },
-        fsync: { type: 'boolean' },
-        'no-fsync': { type: 'boolean' },
-        'max-value-bytes': { type: 'string' },
-        'no-shell': { type: 'boolean' },
-        standalone: { type: 'boolean' },
-        cluster: { type: 'string' },
-        listen: { type: 'string', multiple: true },
-        bootstrap: { type: 'string', multiple: true },
-        mdns: { type: 'boolean' },
-        'no-mdns': { type: 'boolean' },
-        'ready-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    })
-  } catch (err) {
-    throw new UsageError(parseArgsMessage(err), hint)
-  }
-  const { values, tokens } = parsed
+  const { values, tokens } = parseStrict(args, {
+    data: { type: 'string' },
+    fsync: { type: 'boolean' },
+    'no-fsync': { type: 'boolean' },
+    'max-value-bytes': { type: 'string' },
+    'no-shell': { type: 'boolean' },
+    standalone: { type: 'boolean' },
+    cluster: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    mdns: { type: 'boolean' },
+    'no-mdns': { type: 'boolean' },
+    'ready-timeout': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }, hint)
   const help = values.help === true
   const dataDir = values.data ?? ''
   if (!help && dataDir === '') {
@@ -167,27 +165,15 @@ export function parseStartArgs (args: string[]): StartArgs {
 /** Parse the arguments of `kvgrid demo` (after the word `demo`). Throws {@link UsageError}. */
 export function parseDemoArgs (args: string[]): DemoArgs {
   const hint = 'see kvgrid demo --help'
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-      options: {
-        peers: { type: 'string' },
-        data: { type: 'string' },
-        mdns: { type: 'boolean' },
-        'no-mdns': { type: 'boolean' },
-        'base-port': { type: 'string' },
-        'ready-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    })
-  } catch (err) {
-    throw new UsageError(parseArgsMessage(err), hint)
-  }
-  const { values, tokens } = parsed
+  const { values, tokens } = parseStrict(args, {
+    peers: { type: 'string' },
+    data: { type: 'string' },
+    mdns: { type: 'boolean' },
+    'no-mdns': { type: 'boolean' },
+    'base-port': { type: 'string' },
+    'ready-timeout': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }, hint)
   const peers = count(values.peers, '--peers', hint, 1) ?? DEMO_DEFAULTS.peers
   if (peers > MAX_DEMO_PEERS) throw new UsageError(`option --peers must be from 1 to ${MAX_DEMO_PEERS}, got ${peers}`, hint)
   const dataDir = values.data ?? DEMO_DEFAULTS.dataDir

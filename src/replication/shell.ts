@@ -164,11 +164,6 @@ export class Replication {
     return this.leader === primary && this.replica.caughtUp
   }
 
-  /** The term this peer is primary of, or undefined when it is not the primary. */
-  get primaryTerm (): number | undefined {
-    return this.tracker?.term
-  }
-
   /** This peer became primary of `term` with these members (itself included). */
   becomePrimary (self: string, term: number, members: string[]): void {
     this.tracker?.close()

@@ -209,11 +209,6 @@ export function logKey (index: number): Uint8Array {
   return new Writer(9).u8(P_LOG).u64(index).finish()
 }
 
-/** Log index of a log key. */
-export function indexOfLogKey (k: Uint8Array): number {
-  return new Reader(k.subarray(1)).u64()
-}
-
 /** LevelDB key of an expiry-index entry. */
 export function expiryKey (expiresAt: number, key: string): Uint8Array {
   const kb = utf8(key)
