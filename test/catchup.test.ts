@@ -52,6 +52,21 @@ const keyOf = (prefix: string, i: number): string => `${prefix}${String(i).padSt
 const valueOf = (i: number): string => `value-${String(i).padStart(8, '0')}-${'x'.repeat(25)}`
 
 /** `count` sets on `peer`, `batch` at a time (Promise.all); returns ms taken. */
+/**
+ * Write `live/N` keys on the primary, one at a time, until `fresh` is a member (bounded: 20k
+ * writes, 45 s); returns how many were written.
+ */
+async function writeUntilMember (t: ExecutionContext, primary: Peer, fresh: Peer): Promise<number> {
+  let live = 0
+  const deadline = Date.now() + 45_000
+  while (!isMember(fresh, primary, 2) && live < 20_000 && Date.now() < deadline) {
+    t.true((await primary.set(`live/${live}`, `l${live}`)).ok)
+    live++
+  }
+  await waitFor(() => isMember(fresh, primary, 2), 'the fresh peer to become a member', Math.max(1, deadline - Date.now()))
+  return live
+}
+
 async function fill (peer: Peer, prefix: string, count: number, batch = 1000): Promise<number> {
   const started = Date.now()
   for (let b = 0; b < count; b += batch) {
@@ -85,15 +100,8 @@ test.serial('catch-up by snapshot: a fresh peer joining a primary whose log is c
   const events: Progress[] = []
   const started = Date.now()
   const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store }, events)
-  // Writes keep flowing while it catches up (one at a time; bounded by count and time): they
-  // must not be lost for it.
-  let live = 0
-  const deadline = Date.now() + 45_000
-  while (!isMember(fresh, primary, 2) && live < 20_000 && Date.now() < deadline) {
-    t.true((await primary.set(`live/${live}`, `l${live}`)).ok)
-    live++
-  }
-  await waitFor(() => isMember(fresh, primary, 2), 'the fresh peer to become a member', Math.max(1, deadline - Date.now()))
+  // Writes keep flowing while it catches up: they must not be lost for it.
+  const live = await writeUntilMember(t, primary, fresh)
   const took = Date.now() - started
   const snapshot = events.filter(e => e.phase === 'snapshot')
   const installed = snapshot.find(e => e.total > 0 && e.done === e.total)
@@ -121,15 +129,8 @@ test.serial('catch-up by delta: a fresh peer joining a primary whose log is inta
   const events: Progress[] = []
   const started = Date.now()
   const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store }, events)
-  // Writes keep flowing while it catches up (one at a time; bounded by count and time).
-  let live = 0
-  const deadline = Date.now() + 45_000
-  while (!isMember(fresh, primary, 2) && live < 20_000 && Date.now() < deadline) {
-    const r = await primary.set(`live/${live}`, `l${live}`)
-    t.true(r.ok)
-    live++
-  }
-  await waitFor(() => isMember(fresh, primary, 2), 'the fresh peer to become a member', Math.max(1, deadline - Date.now()))
+  // Writes keep flowing while it catches up: they must not be lost for it.
+  const live = await writeUntilMember(t, primary, fresh)
   const took = Date.now() - started
   t.log(`20k revisions by delta: member ${took} ms after start, with ${live} writes on the primary meanwhile (${events.length} progress events)`)
   await waitFor(() => fresh.status().revision === primary.status().revision, 'the writes made during the catch-up', 10_000)

@@ -15,7 +15,6 @@ import { waitFor } from './helpers/wait.js'
 import { spawnKvgrid } from './helpers/bin.js'
 import type { KvgridChild } from './helpers/bin.js'
 
-
 /** Deadline for one demo run: three node processes start, form a cluster and stop. */
 const DEMO_TIMEOUT_MS = 40_000
 

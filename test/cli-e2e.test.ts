@@ -5,15 +5,14 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreateIdentity } from '../src/node/index.js'
 import { spawnKvgrid } from './helpers/bin.js'
 import type { KvgridChild } from './helpers/bin.js'
-
+import { closedPort } from './helpers/nodes.js'
+import { tempDir } from './helpers/tmp.js'
+import { waitFor as waitUntil } from './helpers/wait.js'
 
 /** How long one child process may take (it starts node and tsx; slow on a loaded machine). */
 const CHILD_TIMEOUT_MS = 20_000
@@ -23,30 +22,6 @@ type Child = KvgridChild
 /** Spawn `bin/kvgrid args…` from a neutral cwd; `input` is written to stdin, which is then closed. */
 function kvgrid (t: ExecutionContext, args: string[], input?: string): Child {
   return spawnKvgrid(t, args, input)
-}
-
-/** Wait until `condition()` holds, polling; fail after `deadlineMs`. */
-async function waitFor (condition: () => boolean, what: string, deadlineMs = CHILD_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + deadlineMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-async function tempDir (t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kvgrid-cli-e2e-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 const lines = (text: string): string[] => text.split('\n').slice(0, -1).map((line) => line.replace(/ \d+ms$/, ' Tms'))
@@ -185,3 +160,8 @@ test.serial('an unknown option or subcommand prints a one-line error with a hint
   t.is(option.stderr(), 'error: unknown option \'--frob\'; see kvgrid start --help\n')
   t.is(command.stderr(), 'error: unknown command "frob"; see kvgrid --help\n')
 })
+
+/** Wait until `condition()` holds (a child process: allow for a slow start). */
+async function waitFor (condition: () => boolean, what: string): Promise<void> {
+  await waitUntil(condition, what, CHILD_TIMEOUT_MS, 20)
+}

@@ -6,7 +6,7 @@
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { closedPort } from './helpers/nodes.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -281,15 +281,6 @@ test('a networked start runs the script once it founded its cluster, and prints 
   t.deepEqual(lines.slice(-2), ['r1 set Tms', 'r1 1 Tms'])
   t.is(code, 0)
 })
-
-/** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 test('start exits 1 with CLUSTER_UNAVAILABLE, running no command, when the peer is not ready within --ready-timeout', async (t) => {
   const dir = await tempDir(t)
