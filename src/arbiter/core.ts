@@ -180,6 +180,10 @@ export class ArbiterCore {
   get term (): number { return this.currentTerm }
   get primary (): string | undefined { return this.currentPrimary }
   get cluster (): string | undefined { return this.clusterId }
+  /** A leaving primary: the secondary it is handing over to. */
+  get handingOverTo (): string | undefined { return this.transfer?.target }
+  /** A joining peer: the primary it is trying to join. */
+  get joining (): string | undefined { return this.currentRole === 'joining' ? this.joinTarget : undefined }
   /** True once a `leave()` completed; the core then ignores all input. */
   get hasLeft (): boolean { return this.left }
   /** The current membership (a copy). */
@@ -208,8 +212,8 @@ export class ArbiterCore {
     if (this.clusterId !== undefined) s.clusterId = this.clusterId
     if (this.currentPrimary !== undefined) s.primary = this.currentPrimary
     if (this.conflict !== undefined) s.conflict = { ...this.conflict }
-    if (this.transfer !== undefined) s.handover = this.transfer.target
-    if (this.joinTarget !== undefined && this.currentRole === 'joining') s.joinTarget = this.joinTarget
+    if (this.handingOverTo !== undefined) s.handover = this.handingOverTo
+    if (this.joining !== undefined) s.joinTarget = this.joining
     return s
   }
 

@@ -21,6 +21,18 @@ import { decodeMessage, encodeMessage } from './codec.js'
 import { ARBITER_PROTOCOL, MAX_FRAME_BYTES, TICK_INTERVAL_MS } from './constants.js'
 import type { ArbiterEvent, ArbiterOptions, ArbiterStatus, LogPosition, PersistedState } from './types.js'
 
+/** Role, term and primary as the write path needs them. */
+export interface ArbiterView {
+  self: string
+  role: ArbiterStatus['role']
+  term: number
+  primary: string | undefined
+  /** A leaving primary: the successor it hands over to. */
+  handover: string | undefined
+  /** A joining peer: the primary it is joining. */
+  joining: string | undefined
+}
+
 /** Meta name of the persisted arbiter state. */
 export const ARBITER_META = 'arbiter'
 
@@ -147,6 +159,21 @@ export class ArbiterShell {
   status (): ArbiterStatus | undefined {
     if (this.failure !== undefined) return undefined
     return this.core?.status(this.now())
+  }
+
+  /**
+   * The cheap part of the status, for the write path and replication (no member list, no ages);
+   * undefined before start or after a persistence failure.
+   */
+  view (): ArbiterView | undefined {
+    const core = this.core
+    if (core === undefined || this.failure !== undefined) return undefined
+    return { self: core.self, role: core.role, term: core.term, primary: core.primary, handover: core.handingOverTo, joining: core.joining }
+  }
+
+  /** Current members (primary included). */
+  members (): string[] {
+    return this.core?.membership.members ?? []
   }
 
   /** The error that stopped the arbiter, if its state could not be persisted. */

@@ -106,7 +106,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       sync: opts.fsync,
       maxBatchWrites: opts.maxBatchWrites,
       now: this.now,
-      term: () => this.arbiter?.status()?.term ?? 0,
+      term: () => this.arbiter?.view()?.term ?? 0,
       commit: async entries => { if (this.replication !== undefined) await this.replication.commit(entries) },
       onAppended: entries => { this.afterAppend(entries) },
       log: opts.logger.forComponent('kvgrid:sequencer')
@@ -175,10 +175,10 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       ackTimeoutMs: o.ackTimeoutMs,
       logger: o.logger,
       view: () => {
-        const s = this.arbiter?.status()
-        if (s === undefined) return undefined
-        const primary = s.primary ?? s.joinTarget
-        return { self: s.self, role: s.role, term: s.term, members: s.members.map(m => m.peerId), ...(primary !== undefined ? { primary } : {}) }
+        const v = this.arbiter?.view()
+        if (v === undefined) return undefined
+        const primary = v.primary ?? v.joining
+        return { self: v.self, role: v.role, term: v.term, members: this.arbiter?.members() ?? [], ...(primary !== undefined ? { primary } : {}) }
       },
       onApplied: entries => { this.afterAppend(entries) },
       onInstalled: () => { this.afterInstall() },
@@ -239,7 +239,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
 
   /** This peer's role now. */
   get role (): Role {
-    return this.arbiter?.status()?.role ?? (this.opts.standalone ? 'primary' : 'joining')
+    return this.arbiter?.view()?.role ?? (this.opts.standalone ? 'primary' : 'joining')
   }
 
   get multiaddrs (): string[] {
@@ -250,7 +250,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     const signal = checkSignal(checkOptions<AbortOptions>(options, 'ready').signal)
     const isReady = (): boolean => {
       if (this.state !== 'running') throw new PeerStoppedError()
-      const s = this.arbiter?.status()
+      const s = this.arbiter?.view()
       return this.opts.standalone || (s !== undefined && (s.role === 'primary' || s.role === 'secondary') && s.primary !== undefined)
     }
     if (isReady()) return
@@ -365,7 +365,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     let lastPrimary: string | undefined
     for (let attempt = 0; ; attempt++) {
       if (attempt > 4) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${lastPrimary ?? 'none'})`)
-      const s = arbiter.status()
+      const s = arbiter.view()
       if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${arbiter.failed?.message ?? 'not started'}`)
       if (s.role === 'primary') return await this.writeHere(command, requestId, signal)
       const primary = s.primary ?? await this.waitForPrimary(deadline, signal)
@@ -379,7 +379,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       // down), and retry there with the same request id.
       const switched = new AbortController()
       const onPrimary = (): void => {
-        const now = this.arbiter?.status()?.primary
+        const now = this.arbiter?.view()?.primary
         if (now !== undefined && now !== primary) switched.abort()
       }
       this.addEventListener('primary', onPrimary)
@@ -407,9 +407,9 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   /** Resolve with the primary's id once one is known, or throw ClusterUnavailableError at `deadline`. */
   private async waitForPrimary (deadline: number, signal: AbortSignal | undefined): Promise<string> {
     for (;;) {
-      const p = this.arbiter?.status()?.primary
+      const p = this.arbiter?.view()?.primary
       if (p !== undefined) return p
-      if (Date.now() >= deadline) throw new ClusterUnavailableError(`no primary is known (this peer is ${this.arbiter?.status()?.role ?? 'stopped'})`)
+      if (Date.now() >= deadline) throw new ClusterUnavailableError(`no primary is known (this peer is ${this.arbiter?.view()?.role ?? 'stopped'})`)
       throwIfAborted(signal)
       await new Promise<void>(resolve => {
         const done = (): void => { clearTimeout(timer); this.removeEventListener('primary', done); resolve() }
@@ -422,7 +422,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   /** Carry out a write on this peer, which must be the primary (or standalone). */
   private async writeHere (command: Command, id: string, signal: AbortSignal | undefined): Promise<WriteResult> {
     this.checkRunning()
-    const s = this.arbiter?.status()
+    const s = this.arbiter?.view()
     if (this.arbiter !== undefined) {
       if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${this.arbiter.failed?.message ?? 'not started'}`)
       if (s.role !== 'primary') {
