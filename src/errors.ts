@@ -150,3 +150,13 @@ export class ReadTimeoutError extends KvgridError {
     this.revision = revision
   }
 }
+
+/**
+ * `forcePrimary` was refused: the peer is not a member, is already primary, is leaving, is
+ * standalone, or still hears a live primary. Nothing changed.
+ */
+export class ForcePrimaryRefusedError extends KvgridError {
+  static readonly code = 'FORCE_REFUSED'
+  override name = 'ForcePrimaryRefusedError'
+  constructor (reason: string) { super(`force-primary refused: ${reason}`, ForcePrimaryRefusedError.code) }
+}

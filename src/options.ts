@@ -78,6 +78,13 @@ export interface PeerOptions {
    * @default 2000
    */
   leaveTimeoutMs?: number
+  /**
+   * Operator override at start: if no primary appears within 2 × the election timeout, call
+   * `forcePrimary()` (this peer becomes sole member and primary of a new cluster id). Only for
+   * a cluster that lost its majority for good; see docs/operations.md for the risk.
+   * @default false
+   */
+  forcePrimary?: boolean
   /** Logger factory (libp2p's ComponentLogger); debug output is enabled with DEBUG=kvgrid:*. */
   logger?: ComponentLogger
 }
@@ -98,6 +105,7 @@ export interface ResolvedOptions {
   mdns: boolean
   arbiter: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
   leaveTimeoutMs: number
+  forcePrimary: boolean
   ackTimeoutMs: number
   minRevisionTimeoutMs: number
   logger: ComponentLogger
@@ -114,6 +122,7 @@ export const DEFAULTS = {
   cluster: 'kvgrid',
   mdns: true,
   leaveTimeoutMs: 2000,
+  forcePrimary: false,
   ackTimeoutMs: 1000,
   minRevisionTimeoutMs: 5000
 } as const
@@ -155,6 +164,7 @@ export function resolveOptions (init: PeerOptions): ResolvedOptions {
     mdns: flag('mdns', init.mdns, DEFAULTS.mdns),
     arbiter: init.arbiter ?? {},
     leaveTimeoutMs: positiveInt('leaveTimeoutMs', init.leaveTimeoutMs, DEFAULTS.leaveTimeoutMs, 60_000),
+    forcePrimary: flag('forcePrimary', init.forcePrimary, DEFAULTS.forcePrimary),
     ackTimeoutMs: positiveInt('ackTimeoutMs', init.ackTimeoutMs, DEFAULTS.ackTimeoutMs, 600_000),
     minRevisionTimeoutMs: positiveInt('minRevisionTimeoutMs', init.minRevisionTimeoutMs, DEFAULTS.minRevisionTimeoutMs, 3_600_000),
     logger: init.logger ?? defaultLogger()

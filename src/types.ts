@@ -141,6 +141,8 @@ export interface PeerEvents {
   members: CustomEvent<{ members: string[] }>
   /** Catch-up progress while this peer receives a snapshot or a long delta. */
   catchup: CustomEvent<{ phase: 'snapshot' | 'delta', done: number, total: number }>
+  /** An operator forced this peer to be sole member and primary of a new cluster id. */
+  forced: CustomEvent<{ clusterId: string, previousClusterId: string, term: number, dropped: string[] }>
 }
 
 /** The peer API: what `createPeer` returns. See docs/api.md. */
@@ -159,6 +161,11 @@ export interface KvPeer extends TypedEventTarget<PeerEvents> {
   range (options?: RangeOptions): Promise<Entry[]>
   /** A snapshot of the peer's state. */
   status (): PeerStatus
+  /**
+   * Operator override when the cluster lost its majority: become sole member and primary of a
+   * new cluster id (see docs/operations.md for the risk). Throws ForcePrimaryRefusedError.
+   */
+  forcePrimary (): Promise<{ clusterId: string, term: number }>
   /** Resolves once the peer is a member that knows the current primary. */
   ready (options?: AbortOptions): Promise<void>
   /** Dialable addresses of this peer (empty when standalone). */

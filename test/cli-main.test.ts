@@ -115,6 +115,7 @@ const usageErrors: Array<[argv: string[], message: RegExp]> = [
   [['start', '--data', 'd', '--standalone', '--listen', '/ip4/127.0.0.1/tcp/0'], re('option --listen cannot be used with --standalone \\(a standalone peer has no networking\\)')],
   [['start', '--data', 'd', '--bootstrap', `/ip4/127.0.0.1/tcp/1/p2p/${PEER_ID}`, '--standalone'], re('option --bootstrap cannot be used with --standalone .*')],
   [['start', '--data', 'd', '--standalone', '--mdns'], re('option --mdns cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--standalone', '--force-primary'], re('option --force-primary cannot be used with --standalone .*')],
   [['start', '--data', 'd', '--standalone', '--no-mdns'], re('option --no-mdns cannot be used with --standalone .*')],
   [['start', '--data', 'd', '--standalone', '--cluster', 'x'], re('option --cluster cannot be used with --standalone .*')],
   [['demo', 'extra'], re("unexpected argument 'extra'", demoHint)],
@@ -138,12 +139,13 @@ for (const [argv, message] of usageErrors) {
 }
 
 const START_DEFAULTS: StartArgs = {
-  help: false, dataDir: 'd', fsync: true, shell: true, standalone: false, listen: [], bootstrap: [], mdns: true, readyTimeoutMs: 30000
+  help: false, dataDir: 'd', fsync: true, shell: true, standalone: false, listen: [], bootstrap: [], mdns: true, readyTimeoutMs: 30000, forcePrimary: false
 }
 
 const startArgs: Array<[argv: string[], expected: Partial<StartArgs>]> = [
   [[], {}],
   [['--no-fsync'], { fsync: false }],
+  [['--force-primary'], { forcePrimary: true }],
   [['--no-fsync', '--fsync'], { fsync: true }],
   [['--fsync', '--no-fsync'], { fsync: false }],
   [['--max-value-bytes', '64', '--no-shell'], { maxValueBytes: 64, shell: false }],

@@ -81,6 +81,8 @@ const commands: Array<[line: string, expected: Command]> = [
   ['status', { name: 'status' }],
   ['members', { name: 'members' }],
   ['MEMBERS', { name: 'members' }],
+  ['force-primary yes', { name: 'force-primary' }],
+  ['FORCE-PRIMARY YES', { name: 'force-primary' }],
   ['HELP', { name: 'help' }],
   ['Exit', { name: 'exit' }]
 ]
@@ -134,6 +136,9 @@ const badCommands: Array<[line: string, message: RegExp]> = [
   ['members all', /members takes no arguments/],
   ['help me', /help takes no arguments/],
   ['exit 0', /exit takes no arguments/],
+  ['force-primary', /acknowledged writes it never received are lost.*type: force-primary yes$/],
+  ['force-primary no', /type: force-primary yes$/],
+  ['force-primary yes please', /type: force-primary yes$/],
   ['set k "v', /unterminated " quote/]
 ]
 

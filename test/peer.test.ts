@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava'
 import { createPeer, MemoryStore } from '../src/index.js'
 import type { Peer, PeerOptions } from '../src/index.js'
 import {
-  AbortError, DataDirLockedError, FutureRevisionError, InvalidArgumentError, KeyTooLargeError, OperationFailedError,
+  AbortError, DataDirLockedError, ForcePrimaryRefusedError, FutureRevisionError, InvalidArgumentError, KeyTooLargeError, OperationFailedError,
   PeerStoppedError, RevisionCompactedError, ValueTooLargeError
 } from '../src/errors.js'
 import type { LogEntry } from '../src/store/types.js'
@@ -295,4 +295,13 @@ test('a stopped peer leaves no timers or handles behind: its process exits by it
   const { baseline, during, after } = JSON.parse(out)
   t.true(during > baseline, 'the expiry timer is armed while running')
   t.is(after, baseline, 'no timer left after stop')
+})
+
+test('forcePrimary on a standalone peer is refused with FORCE_REFUSED; the forcePrimary option must be a boolean', async t => {
+  const peer = await start(t)
+  const err = await t.throwsAsync(peer.forcePrimary(), { instanceOf: ForcePrimaryRefusedError })
+  t.is((err as ForcePrimaryRefusedError).code, 'FORCE_REFUSED')
+  await t.throwsAsync(createPeer({ dataDir: await tempDir(t), standalone: true, forcePrimary: 'yes' as any }), { instanceOf: InvalidArgumentError, message: /forcePrimary must be a boolean/ })
+  await peer.stop()
+  await t.throwsAsync(peer.forcePrimary(), { instanceOf: PeerStoppedError })
 })

@@ -341,6 +341,36 @@ export class ArbiterCore {
     this.sendLeave()
   }
 
+  /**
+   * Operator override for a cluster that lost its majority (one survivor of two, say): make this
+   * peer the sole member and primary of a **new** cluster id, in a new term, without any vote.
+   * Refused (with the reason returned) unless this peer is a member, not leaving, not primary,
+   * and has not heard a live primary within `electionTimeoutMs`. Everything this peer holds is
+   * kept; writes acknowledged elsewhere that it never received are lost, and the peers left in
+   * the old cluster must be reset (their data directory removed) before they may join the new
+   * one: they report a cluster conflict until then. The new cluster id (not just a new term)
+   * is what makes a second, concurrent force on another survivor safe: the two can never take
+   * each other for members of one cluster.
+   */
+  forcePrimary (now: number): { ok: true, clusterId: string, term: number } | { ok: false, reason: string } {
+    if (this.left || this.leaving) return { ok: false, reason: 'this peer is leaving the cluster' }
+    if (!this.isMember()) return { ok: false, reason: 'this peer is not a member of a cluster' }
+    if (this.currentRole === 'primary') return { ok: false, reason: 'this peer is already the primary' }
+    if (this.heardLivePrimary(now)) return { ok: false, reason: `a live primary (${String(this.currentPrimary)}) is reachable` }
+    const previous = { clusterId: this.clusterId, term: this.currentTerm, members: this.members }
+    this.clusterId = this.newClusterId()
+    this.currentTerm += 1
+    this.votedFor = this.self
+    this.dirty = true
+    this.conflict = undefined
+    this.log?.error('FORCED: cluster %s term %d members %s -> new cluster %s, primary of term %d with members [%s]',
+      previous.clusterId, previous.term, previous.members.join(','), this.clusterId, this.currentTerm, this.self)
+    this.events.push({ type: 'forced', clusterId: this.clusterId, previousClusterId: previous.clusterId as string, term: this.currentTerm, dropped: previous.members.filter(m => m !== this.self) })
+    this.setConfig({ configTerm: this.currentTerm, version: 1, members: [this.self] }, now)
+    this.becomePrimary(now)
+    return { ok: true, clusterId: this.clusterId, term: this.currentTerm }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Timers
 
@@ -445,9 +475,14 @@ export class ArbiterCore {
     this.found(now)
   }
 
-  private found (now: number): void {
+  private newClusterId (): string {
     let id = ''
     for (let i = 0; i < 4; i++) id += Math.floor(this.random() * 2 ** 32).toString(16).padStart(8, '0')
+    return id
+  }
+
+  private found (now: number): void {
+    const id = this.newClusterId()
     this.clusterId = id
     this.currentTerm = 1
     this.votedFor = this.self

@@ -200,6 +200,22 @@ export class ArbiterShell {
     return ok
   }
 
+  /**
+   * Operator override (see {@link ArbiterCore.forcePrimary}): resolves once the new cluster
+   * state is durable and this peer is primary; `{ ok: false, reason }` when refused.
+   */
+  async forcePrimary (): Promise<{ ok: true, clusterId: string, term: number } | { ok: false, reason: string }> {
+    const core = this.core
+    if (core === undefined || !this.running) return { ok: false, reason: 'the arbiter is not running' }
+    if (this.failure !== undefined) return { ok: false, reason: `the arbiter stopped: ${this.failure.message}` }
+    const result = core.forcePrimary(this.now())
+    this.flush()
+    await this.chain
+    const failed = this.failed
+    if (failed !== undefined) return { ok: false, reason: `the arbiter stopped: ${failed.message}` }
+    return result
+  }
+
   private resolveLeft (): void {
     const waiters = this.leftWaiters
     this.leftWaiters = []

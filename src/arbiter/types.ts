@@ -34,7 +34,7 @@ export interface Membership extends ConfigId {
  * same {@link Ready}: a vote or a membership must never be forgotten after others saw it.
  */
 export interface PersistedState {
-  /** Set once the peer founded or joined a cluster; never changes afterwards. */
+  /** Set once the peer founded or joined a cluster; changes only by an operator's `forcePrimary`. */
   clusterId?: string
   /** Latest term seen (0 before any cluster). */
   term: number
@@ -197,6 +197,8 @@ export type ArbiterEvent =
   | { type: 'members', members: string[], configTerm: number, version: number }
   /** A peer of the same cluster name belongs to another cluster id; this peer keeps its own. */
   | { type: 'conflict', clusterId: string, peer: string }
+  /** `forcePrimary()` made this peer sole member and primary of a new cluster id. */
+  | { type: 'forced', clusterId: string, previousClusterId: string, term: number, dropped: string[] }
   /** A `leave()` completed: this peer is no longer a member; the shell may stop. */
   | { type: 'left' }
 

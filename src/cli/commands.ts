@@ -25,6 +25,7 @@ export type Command =
   | { name: 'scan', prefix: string, limit?: number }
   | { name: 'status' }
   | { name: 'members' }
+  | { name: 'force-primary' }
   | { name: 'help' }
   | { name: 'exit' }
 
@@ -38,6 +39,7 @@ export const USAGE: Record<Command['name'], string> = {
   scan: 'scan PREFIX [limit N]',
   status: 'status',
   members: 'members',
+  'force-primary': 'force-primary yes',
   help: 'help',
   exit: 'exit'
 }
@@ -57,6 +59,10 @@ export const SHELL_HELP: readonly string[] = [
   `  ${USAGE.scan.padEnd(24)}print "rN key value" for each key starting with PREFIX ("" for all)`,
   `  ${USAGE.status.padEnd(24)}print this peer's state (role, term, primary, revision …)`,
   `  ${USAGE.members.padEnd(24)}print the members: peer id, role, last heard, addresses`,
+  `  ${USAGE['force-primary'].padEnd(24)}operator override when the cluster lost its majority (e.g. one of`,
+  '      two peers died for good): this peer becomes sole member and primary of a new cluster.',
+  '      Acknowledged writes it never received are lost; the other old members must have their',
+  '      data directory removed before they rejoin. Refused while a primary is reachable.',
   `  ${USAGE.help.padEnd(24)}print this help`,
   `  ${USAGE.exit.padEnd(24)}stop the peer and quit (also Ctrl-D)`,
   'Quote words with spaces as "…" (escapes \\" \\\\ \\n \\t) or `…` (literal); "" is an empty word.',
@@ -169,6 +175,12 @@ export function parseCommand (words: readonly string[]): Verdict<Command> {
       if (!mods.ok) return mods
       const limit = mods.value.get('limit') as number | undefined
       return accept(limit === undefined ? { name: 'scan', prefix: args[0] } : { name: 'scan', prefix: args[0], limit })
+    }
+    case 'force-primary': {
+      if (args.length !== 1 || args[0].toLowerCase() !== 'yes') {
+        return reject('force-primary makes this peer sole member and primary of a new cluster: acknowledged writes it never received are lost, and the other members must be reset before they rejoin (docs/operations.md); to go ahead type: force-primary yes')
+      }
+      return accept({ name: 'force-primary' })
     }
     case 'status':
     case 'members':

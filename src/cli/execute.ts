@@ -51,6 +51,10 @@ export async function execute (peer: KvPeer, command: RunnableCommand, now: Cloc
         return { kind: 'status', status: peer.status() }
       case 'members':
         return { kind: 'members', status: peer.status() }
+      case 'force-primary': {
+        const forced = await peer.forcePrimary()
+        return { kind: 'forced', ...forced }
+      }
       case 'help':
         return { kind: 'help' }
     }

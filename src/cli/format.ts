@@ -20,6 +20,7 @@ export type Outcome =
   | { kind: 'scan', entries: Entry[] }
   | { kind: 'status', status: PeerStatus }
   | { kind: 'members', status: PeerStatus }
+  | { kind: 'forced', clusterId: string, term: number }
   | { kind: 'help' }
   | { kind: 'error', error: unknown }
 
@@ -155,6 +156,8 @@ export function formatOutcome (outcome: Outcome): string[] {
       return formatStatus(outcome.status)
     case 'members':
       return formatMembers(outcome.status)
+    case 'forced':
+      return [`forced: primary of new cluster ${outcome.clusterId} in term ${outcome.term}`]
     case 'help':
       return [...SHELL_HELP]
     case 'error':

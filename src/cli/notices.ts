@@ -3,7 +3,7 @@
  * (role changes, the demo's child peers). Each watcher subscribes to its source and returns the
  * function that unsubscribes it.
  */
-import type { KvPeer, PeerStatus } from '../types.js'
+import type { KvPeer, PeerEvents, PeerStatus } from '../types.js'
 
 /** A peer as the CLI drives it: the API with its typed events (what `createPeer` returns). */
 export type CliPeer = KvPeer
@@ -53,6 +53,14 @@ export function watchRole (peer: CliPeer): NoticeSource {
       peer.removeEventListener('primary', onEvent)
     }
   }
+}
+
+/** The line printed when an operator forced the peer to be primary (always, on stderr). */
+export function describeForced (detail: PeerEvents['forced']['detail']): string {
+  const dropped = detail.dropped.length === 0 ? 'none' : detail.dropped.join(', ')
+  return `kvgrid: FORCED PRIMARY: this peer is now sole member and primary of new cluster ${detail.clusterId} (term ${detail.term}), ` +
+    `leaving cluster ${detail.previousClusterId}; dropped members: ${dropped}. Acknowledged writes this peer never received are lost; ` +
+    'remove the dropped peers\' data directories before they rejoin (see docs/operations.md)'
 }
 
 /** All of `sources` as one. */

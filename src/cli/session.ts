@@ -8,11 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createPeer } from '../index.js'
 import type { PeerOptions } from '../options.js'
+import type { PeerEvents } from '../types.js'
 import { ClusterUnavailableError, InvalidArgumentError, KvgridError } from '../errors.js'
 import { HISTORY_FILE, HISTORY_SIZE, runShell } from './shell.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js'
 import type { CliIo } from './io.js'
-import { combineNotices, describeRole, watchRole } from './notices.js'
+import { combineNotices, describeForced, describeRole, watchRole } from './notices.js'
 import { watchProgress } from './progress.js'
 import type { CliPeer, NoticeSource } from './notices.js'
 
@@ -153,6 +154,8 @@ async function live (options: SessionOptions, hooks: SessionHooks, stopping: Abo
     return err instanceof InvalidArgumentError ? EXIT_USAGE : EXIT_FAILURE
   }
 
+  const onForced = (evt: PeerEvents['forced']): void => { io.stderr.write(describeForced(evt.detail) + '\n') }
+  peer.addEventListener('forced', onForced)
   const interactive = options.shell && io.stdin.isTTY === true && io.stdout.isTTY === true
   const announce = interactive || !options.shell || options.announce === true
   const standalone = options.peer.standalone === true
@@ -172,6 +175,7 @@ async function live (options: SessionOptions, hooks: SessionHooks, stopping: Abo
   }
 
   stopProgress?.()
+  peer.removeEventListener('forced', onForced)
   const [stopped] = await Promise.allSettled([peer.stop(), cleanup()])
   if (stopped.status === 'rejected') {
     io.stderr.write(`error: ${describeError(stopped.reason)}\n`)

@@ -18,7 +18,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { COMPACTION_SLACK } from '../constants.js'
 import {
   AbortError, ClusterUnavailableError, FutureRevisionError, InvalidArgumentError, NetworkError, NotPrimaryError,
-  PeerStoppedError, ReadTimeoutError, RevisionCompactedError
+  ForcePrimaryRefusedError, PeerStoppedError, ReadTimeoutError, RevisionCompactedError
 } from '../errors.js'
 import { ArbiterShell } from '../arbiter/shell.js'
 import { resolveArbiterOptions } from '../arbiter/options.js'
@@ -83,6 +83,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private replication?: Replication
   private forwarder?: Forwarder
   private revisionWaiters: Array<{ revision: number, wake: () => void }> = []
+  private forcing: Promise<void> | undefined
 
   constructor (opts: ResolvedOptions, internals: PeerInternals = {}) {
     super()
@@ -139,6 +140,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     }
     this.state = 'running'
     this.log('started in %s at revision %d', this.opts.dataDir, this.store.state.revision)
+    if (this.opts.forcePrimary && this.arbiter !== undefined) this.forcing = this.forceAtStart()
   }
 
   private async startNetwork (): Promise<void> {
@@ -223,6 +225,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
         break
       case 'conflict':
         this.log.error('peer %s belongs to cluster %s; this peer keeps its own cluster', event.peer, event.clusterId)
+        break
+      case 'forced':
+        this.log.error('FORCED PRIMARY: left cluster %s, now sole member and primary of new cluster %s in term %d; dropped members: %s',
+          event.previousClusterId, event.clusterId, event.term, event.dropped.join(',') || 'none')
+        this.safeDispatch('forced', { clusterId: event.clusterId, previousClusterId: event.previousClusterId, term: event.term, dropped: event.dropped })
         break
       case 'left':
         break
@@ -558,6 +565,42 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     return info
   }
 
+  /**
+   * Operator override for a cluster that lost its majority (for instance the survivor of a
+   * two-member cluster): this peer becomes sole member and primary of a new cluster id, keeping
+   * its data. Writes acknowledged by the old cluster that this peer never received are lost, and
+   * every other old member must be reset (data directory removed) before it can join again. See
+   * docs/operations.md. Throws {@link ForcePrimaryRefusedError} when a live primary is reachable,
+   * this peer is already primary, not a member, leaving, or standalone.
+   */
+  async forcePrimary (): Promise<{ clusterId: string, term: number }> {
+    if (this.state !== 'running') throw new PeerStoppedError()
+    if (this.arbiter === undefined) throw new ForcePrimaryRefusedError('a standalone peer is always its own primary')
+    const r = await this.arbiter.forcePrimary()
+    if (!r.ok) throw new ForcePrimaryRefusedError(r.reason)
+    return { clusterId: r.clusterId, term: r.term }
+  }
+
+  /**
+   * `forcePrimary` option: give the cluster `2 × electionTimeoutMs` to produce a primary the
+   * normal way; force only if none appeared.
+   */
+  private async forceAtStart (): Promise<void> {
+    const waitMs = 2 * resolveArbiterOptions({ ...this.opts.arbiter, cluster: this.opts.cluster }).electionTimeoutMs
+    try {
+      await this.ready({ signal: AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(waitMs)]) })
+      this.log('forcePrimary: not forcing, primary %s is live', String(this.arbiter?.view()?.primary))
+      return
+    } catch {
+      if (this.lifetime.signal.aborted) return
+    }
+    try {
+      await this.forcePrimary()
+    } catch (err: any) {
+      this.log.error('forcePrimary: %s', err?.message ?? String(err))
+    }
+  }
+
   async stop (): Promise<void> {
     if (this.state === 'new') this.state = 'stopped'
     this.stopping ??= this.shutdown()
@@ -579,6 +622,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     await this.exchange?.stop()
     await this.node?.stop()
     this.lifetime.abort()
+    await this.forcing
     for (const w of this.revisionWaiters) w.wake()
     await this.compacting
     await this.store.close()

@@ -12,6 +12,8 @@ const fixture = fileURLToPath(new URL('../fixtures/peer-proc.ts', import.meta.ur
 
 /** The last status a peer process printed. */
 export interface ProcStatus {
+  /** Cluster id of a conflicting peer seen (status().conflict), if any. */
+  conflict?: string
   peerId: string
   role: string
   term: number
@@ -90,6 +92,8 @@ export interface ProcOptions {
   retainRevisions?: number
   /** KVGRID_TEST_LIFETIME_MS: the process stops by itself after this long (default 120 s). */
   lifetimeMs?: number
+  /** KVGRID_TEST_FORCE: start with the `forcePrimary` option. */
+  forcePrimary?: boolean
   /** A name for messages. */
   name?: string
   /** Called with every status line the process prints, in order (e.g. to keep a history of roles and terms). */
@@ -134,6 +138,8 @@ export function startProc (t: ExecutionContext, dataDir: string, port: number, b
   delete env.KVGRID_TEST_SLOW_MS
   delete env.KVGRID_TEST_RETAIN
   delete env.KVGRID_TEST_LIFETIME_MS
+  delete env.KVGRID_TEST_FORCE
+  if (options.forcePrimary === true) env.KVGRID_TEST_FORCE = '1'
   if (options.loss !== undefined) env.KVGRID_TEST_LOSS = String(options.loss)
   if (options.flaky !== undefined) env.KVGRID_TEST_FLAKY = String(options.flaky)
   if (options.slowMs !== undefined) env.KVGRID_TEST_SLOW_MS = String(options.slowMs)

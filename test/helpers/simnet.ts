@@ -301,6 +301,15 @@ export class SimNet {
     this.drain(n)
   }
 
+  /** Call `forcePrimary()` (the operator override) on a node; returns the core's verdict. */
+  forcePrimary (id: string): ReturnType<ArbiterCore['forcePrimary']> {
+    const n = this.node(id)
+    if (n.core === undefined) return { ok: false, reason: 'down' }
+    const r = n.core.forcePrimary(this.now)
+    this.drain(n)
+    return r
+  }
+
   /** Set a node's log position (as replication would). */
   setLog (id: string, pos: LogPosition): void {
     const n = this.node(id)
@@ -413,19 +422,20 @@ export class SimNet {
     const core = n.core
     if (core === undefined) return
     const ready = core.takeReady()
-    if (ready.persist !== undefined) this.persist(n, ready.persist)
+    if (ready.persist !== undefined) this.persist(n, ready.persist, ready.events.some(e => e.type === 'forced' && e.clusterId === ready.persist?.clusterId))
     for (const ev of ready.events) this.record(n, ev)
     for (const { to, msg } of ready.messages) this.transmit(n, to, msg)
   }
 
-  private persist (n: SimNode, s: PersistedState): void {
+  /** `forced`: the operator override moved the node to a new cluster id (the one change allowed). */
+  private persist (n: SimNode, s: PersistedState, forced: boolean): void {
     const prev = n.persisted
     if (prev !== undefined) {
       if (s.term < prev.term) this.violation(`${n.id} persisted term ${s.term} below ${prev.term}`)
       if (s.term === prev.term && prev.votedFor !== undefined && s.votedFor !== prev.votedFor) {
         this.violation(`${n.id} changed its vote in term ${s.term} from ${prev.votedFor} to ${String(s.votedFor)}`)
       }
-      if (prev.clusterId !== undefined && s.clusterId !== prev.clusterId) {
+      if (prev.clusterId !== undefined && s.clusterId !== prev.clusterId && !forced) {
         this.violation(`${n.id} changed cluster id from ${prev.clusterId} to ${String(s.clusterId)}`)
       }
     }
