@@ -11,6 +11,10 @@
  * ignores lists of another cluster name, records the sender as same-cluster, adds the addresses
  * to its peer store and dials peers it is not connected to. When it learns of a new
  * same-cluster peer it sends its updated list to the others, so the mesh closes transitively.
+ *
+ * Reconnection: every same-cluster peer learned so far is redialled while it is not connected
+ * (a LAN blip, a sleeping laptop, a healed partition), first after {@link REDIAL_MIN_MS}, then
+ * backing off exponentially up to {@link REDIAL_MAX_MS} per peer; a connection resets it.
  */
 import type { Logger } from '@libp2p/logger'
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
@@ -28,6 +32,13 @@ const MAX_PEERS = 256
 const MAX_ADDRS = 16
 const MAX_ADDR_BYTES = 256
 const MAX_FRAME = 128 * 1024
+/** First redial of a disconnected same-cluster peer, and the backoff's ceiling. */
+export const REDIAL_MIN_MS = 500
+export const REDIAL_MAX_MS = 30_000
+/** Period of the redial check. */
+const REDIAL_TICK_MS = 250
+/** Timeout of one redial attempt. */
+const REDIAL_TIMEOUT_MS = 5000
 
 /** One known peer. */
 export interface PeerRecord {
@@ -92,6 +103,9 @@ export class PeerExchange {
   /** Listen addresses by peer, from identify and from peer lists (for status). */
   private readonly listenAddrs = new Map<string, string[]>()
   private running = false
+  /** Redial schedule of disconnected same-cluster peers. */
+  private readonly redial = new Map<string, { at: number, delay: number, dialing: boolean }>()
+  private timer?: ReturnType<typeof setInterval>
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const id = evt.detail.peerId.toString()
     this.listenAddrs.set(id, evt.detail.listenAddrs.map(a => `${a.toString()}/p2p/${id}`).slice(0, MAX_ADDRS))
@@ -100,6 +114,10 @@ export class PeerExchange {
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     this.messenger.forget(evt.detail.toString())
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.redial.delete(evt.detail.toString())
   }
 
   constructor (init: PeerExchangeInit) {
@@ -121,6 +139,8 @@ export class PeerExchange {
     await this.messenger.start()
     this.node.addEventListener('peer:identify', this.onIdentify)
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.node.addEventListener('peer:connect', this.onConnect)
+    this.timer = setInterval(() => { this.redialDisconnected(Date.now()) }, REDIAL_TICK_MS)
   }
 
   async stop (): Promise<void> {
@@ -128,6 +148,10 @@ export class PeerExchange {
     this.running = false
     this.node.removeEventListener('peer:identify', this.onIdentify)
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.node.removeEventListener('peer:connect', this.onConnect)
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    this.redial.clear()
     await this.messenger.stop()
   }
 
@@ -139,6 +163,31 @@ export class PeerExchange {
   /** Same-cluster peers learned so far (for status and tests). */
   get known (): string[] {
     return [...this.sameCluster]
+  }
+
+  /** Dial every same-cluster peer that is not connected and whose backoff has passed. */
+  private redialDisconnected (now: number): void {
+    for (const id of this.sameCluster) {
+      let peerId: PeerId
+      try { peerId = peerIdFromString(id) } catch { continue }
+      if (this.node.getConnections(peerId).length > 0) { this.redial.delete(id); continue }
+      let r = this.redial.get(id)
+      if (r === undefined) {
+        r = { at: now + REDIAL_MIN_MS, delay: REDIAL_MIN_MS, dialing: false }
+        this.redial.set(id, r)
+      }
+      if (r.dialing || now < r.at) continue
+      const entry = r
+      entry.dialing = true
+      this.node.dial(peerId, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
+        .then(() => { this.redial.delete(id) })
+        .catch(err => {
+          entry.dialing = false
+          entry.delay = Math.min(REDIAL_MAX_MS, entry.delay * 2)
+          entry.at = Date.now() + entry.delay
+          this.log?.('redial of %s failed (next in %d ms): %e', id, entry.delay, err)
+        })
+    }
   }
 
   private async addrsOf (id: string): Promise<string[]> {

@@ -19,7 +19,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import { bootstrap } from '@libp2p/bootstrap'
 import { mdns } from '@libp2p/mdns'
-import type { ComponentLogger, PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, ConnectionGater, PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -46,6 +46,8 @@ export interface NodeInit {
   /** Discover peers on the LAN by mDNS (forced off by KVGRID_MDNS=off). @default true */
   mdns?: boolean
   logger?: ComponentLogger
+  /** libp2p connection gater (fault injection in tests: refuse connections to cut a peer off). */
+  connectionGater?: ConnectionGater
 }
 
 /** Node options after validation, with the effective mDNS setting. */
@@ -124,6 +126,7 @@ export async function createNode (init: NodeInit): Promise<{ node: KvNode, resol
     streamMuxers: [yamux()],
     peerDiscovery,
     ...(init.logger !== undefined ? { logger: init.logger } : {}),
+    ...(init.connectionGater !== undefined ? { connectionGater: init.connectionGater } : {}),
     services: {
       identify: identify(),
       ping: ping(),

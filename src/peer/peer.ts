@@ -13,6 +13,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '@libp2p/logger'
+import type { ConnectionGater } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { multiaddr } from '@multiformats/multiaddr'
 import { COMPACTION_SLACK } from '../constants.js'
@@ -62,6 +63,10 @@ export interface PeerInternals {
   now?: () => number
   /** Drop an inbound replication frame when it returns true (lossy-link tests). */
   dropReplication?: (from: string, msg: ReplicationMessage) => boolean
+  /** libp2p connection gater (partition tests refuse every connection while cut off). */
+  connectionGater?: ConnectionGater
+  /** Called with the libp2p node once created (tests close its connections to cut it off). */
+  onNode?: (node: KvNode) => void
 }
 
 /** A kvgrid peer. Create it with {@link createPeer}. */
@@ -151,8 +156,10 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       listen: o.listen,
       bootstrap: o.bootstrap,
       mdns: o.mdns,
-      logger: o.logger
+      logger: o.logger,
+      ...(this.internals.connectionGater !== undefined ? { connectionGater: this.internals.connectionGater } : {})
     })
+    this.internals.onNode?.(node)
     if (resolved.mdnsForcedOff) this.log('mDNS is off: KVGRID_MDNS=off')
     this.node = node
     try {

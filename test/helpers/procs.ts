@@ -12,6 +12,8 @@ const fixture = fileURLToPath(new URL('../fixtures/peer-proc.ts', import.meta.ur
 
 /** The last status a peer process printed. */
 export interface ProcStatus {
+  /** Connected peers (last 6 characters of their ids). */
+  connections?: string[]
   /** Cluster id of a conflicting peer seen (status().conflict), if any. */
   conflict?: string
   peerId: string
@@ -65,6 +67,8 @@ export interface FaultReport {
   loss: number
   flaky: number
   slowMs: number
+  /** The process is cut off from the network (`partition`). */
+  partitioned: boolean
   /** Appends that failed on purpose. */
   failedAppends: number
   /** Inbound replication frames dropped on purpose. */
@@ -120,7 +124,7 @@ export interface PeerProc {
   dump: (timeoutMs?: number) => Promise<Dump>
   digest: (timeoutMs?: number) => Promise<ProcDigest>
   /** Change the fault injection at run time (fields left out keep their value); resolves with the settings and what was injected so far. */
-  faults: (f?: { loss?: number, flaky?: number, slowMs?: number }) => Promise<FaultReport>
+  faults: (f?: { loss?: number, flaky?: number, slowMs?: number, partition?: boolean }) => Promise<FaultReport>
 }
 
 /** Default wait for one command's answer. */
@@ -198,7 +202,7 @@ export function startProc (t: ExecutionContext, dataDir: string, port: number, b
       return r.digest
     },
     faults: async (f = {}) => {
-      const words = [f.loss === undefined ? '' : `loss=${f.loss}`, f.flaky === undefined ? '' : `flaky=${f.flaky}`, f.slowMs === undefined ? '' : `slow=${f.slowMs}`]
+      const words = [f.loss === undefined ? '' : `loss=${f.loss}`, f.flaky === undefined ? '' : `flaky=${f.flaky}`, f.slowMs === undefined ? '' : `slow=${f.slowMs}`, f.partition === undefined ? '' : `partition=${f.partition ? 1 : 0}`]
       const r = await command(`fault ${words.filter(w => w !== '').join(' ')}`)
       if (r.error !== undefined) throw new Error(`${name}: fault failed: ${JSON.stringify(r.error)}`)
       return r
