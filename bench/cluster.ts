@@ -1,16 +1,18 @@
 /**
  * Benchmark clusters: peers as separate processes (bench/peer-worker.ts) on 127.0.0.1, each
- * with a fresh temporary data directory, all removed when the cluster is closed.
+ * with a fresh temporary data directory, all removed when the cluster is closed (or, failing
+ * that, at exit: bench/cleanup.ts).
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { removeDir, tempDir, track } from './cleanup.js'
 
 const worker = fileURLToPath(new URL('./peer-worker.ts', import.meta.url))
+
+/** Default bound on one command to a peer worker. */
+const COMMAND_TIMEOUT_MS = 180_000
 
 /** Last status a worker printed. */
 export interface WorkerStatus { peerId: string, role: string, term: number, primary?: string, members: number, revision: number, multiaddrs: string[] }
@@ -19,33 +21,56 @@ export interface WorkerStatus { peerId: string, role: string, term: number, prim
 export class WorkerPeer {
   readonly child: ChildProcess
   status?: WorkerStatus
-  private readonly waiters: Array<{ event: string, resolve: (v: any) => void }> = []
+  private readonly waiters: Array<{ event: string, resolve: (v: any) => void, reject: (err: Error) => void }> = []
   readonly exited: Promise<void>
 
   constructor (readonly dataDir: string, bootstrap?: string) {
     const prof = process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-    this.child = spawn(process.execPath, [...prof, '--import=tsx', worker, dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
+    this.child = track(spawn(process.execPath, [...prof, '--import=tsx', worker, dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
       stdio: ['pipe', 'pipe', 'ignore'],
       env: { ...process.env, KVGRID_MDNS: 'off' }
-    })
+    }))
     const child: ChildProcess = this.child
-    this.exited = new Promise(resolve => child.on('exit', () => { resolve() }))
+    child.stdin!.on('error', () => {}) // a killed peer: writes to it fail, the command times out
+    this.exited = new Promise(resolve => child.on('exit', () => {
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`bench: peer exited while waiting for ${w.event}`))
+      resolve()
+    }))
     void (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
         let msg: any
         try { msg = JSON.parse(line) } catch { continue }
         if (msg.event === 'status') this.status = msg
+        if (msg.event === 'error') {
+          const w = this.waiters.shift()
+          if (w !== undefined) w.reject(new Error(`bench: peer worker: ${String(msg.message)}`))
+          continue
+        }
         const i = this.waiters.findIndex(w => w.event === msg.event)
         if (i >= 0) this.waiters.splice(i, 1)[0].resolve(msg)
       }
     })()
   }
 
-  /** Send a command and wait for the reply event. */
-  async run<T = any> (command: string, event: string): Promise<T> {
-    const reply = new Promise<T>(resolve => this.waiters.push({ event, resolve }))
+  /** Send a command and wait for the reply event (bounded by `timeoutMs`). */
+  async run<T = any> (command: string, event: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const reply = new Promise<T>((resolve, reject) => {
+      const waiter = { event, resolve, reject }
+      this.waiters.push(waiter)
+      timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter)
+        if (i >= 0) this.waiters.splice(i, 1)
+        reject(new Error(`bench: timed out waiting for ${event} after ${command}`))
+      }, timeoutMs)
+    })
+    if (!this.alive()) throw new Error(`bench: peer is not running (${command})`)
     this.child.stdin!.write(command + '\n')
-    return await reply
+    try {
+      return await reply
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   alive (): boolean {
@@ -69,25 +94,51 @@ export class BenchCluster {
   /** Start `n` peers (the first founds, the others bootstrap to it) and wait for n members. */
   static async start (n: number): Promise<BenchCluster> {
     const c = new BenchCluster()
-    const first = await c.add()
-    await until(() => first.status?.role === 'primary', 'the first peer to found the cluster')
-    for (let i = 1; i < n; i++) await c.add(first.status!.multiaddrs[0])
-    await until(() => c.peers.every(p => p.status?.members === n && p.status.primary !== undefined), `${n} members`)
-    return c
+    try {
+      const first = await c.add()
+      await until(() => first.status?.role === 'primary', 'the first peer to found the cluster')
+      for (let i = 1; i < n; i++) await c.add(first.status!.multiaddrs[0])
+      await until(() => c.peers.every(p => p.status?.members === n && p.status.primary !== undefined), `${n} members`)
+      return c
+    } catch (err) {
+      await c.close()
+      throw err
+    }
   }
 
-  /** Start one more peer. */
+  /** Start one more peer on a fresh data directory. */
   async add (bootstrap?: string): Promise<WorkerPeer> {
-    const dir = await mkdtemp(join(tmpdir(), 'kvgrid-bench-'))
+    const dir = await tempDir()
     this.dirs.push(dir)
     const p = new WorkerPeer(dir, bootstrap)
     this.peers.push(p)
     return p
   }
 
+  /** SIGKILL a peer and wait for its process to end (its data directory stays). */
+  async kill (peer: WorkerPeer): Promise<void> {
+    peer.child.kill('SIGKILL')
+    await peer.exited
+  }
+
+  /** Start a stopped peer again on its data directory, in a new process. */
+  restart (peer: WorkerPeer, bootstrap: string): WorkerPeer {
+    if (peer.alive()) throw new Error('bench: restart of a running peer')
+    const p = new WorkerPeer(peer.dataDir, bootstrap)
+    this.peers[this.peers.indexOf(peer)] = p
+    return p
+  }
+
   get primary (): WorkerPeer {
     const p = this.peers.find(p => p.alive() && p.status?.role === 'primary')
     if (p === undefined) throw new Error('bench: no primary')
+    return p
+  }
+
+  /** A running secondary. */
+  get secondary (): WorkerPeer {
+    const p = this.peers.find(p => p.alive() && p.status?.role === 'secondary')
+    if (p === undefined) throw new Error('bench: no secondary')
     return p
   }
 
@@ -105,6 +156,6 @@ export class BenchCluster {
       await p.exited
       clearTimeout(killer)
     }))
-    await Promise.all(this.dirs.map(async d => { await rm(d, { recursive: true, force: true }) }))
+    await Promise.all(this.dirs.map(removeDir))
   }
 }

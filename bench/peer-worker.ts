@@ -6,11 +6,19 @@
  *
  * Out:  {"event":"status", peerId, role, term, primary, members, revision, multiaddrs}  (on change)
  * In:   load IN_FLIGHT COUNT KEYSPACE   → {"event":"load", ops, errors, opsPerSec, p50Ms, p99Ms}
- *       fill COUNT                      → {"event":"filled", count, seconds}
+ *       fill COUNT [PREFIX]             → COUNT new keys, 256 in flight; {"event":"filled", count, seconds}
  *       reads COUNT                     → {"event":"reads", opsPerSec}
  *       probe MS                        → writes one at a time for MS ms; {"event":"probe", oks: [[start, end]…], errs: [t…]}
+ *       serve-reads                     → listens on 127.0.0.1 for "KEY REVISION" lines, answers each with a
+ *                                         get(KEY, { minRevision: REVISION }): "LATENCY_MS ok|stale|error";
+ *                                         {"event":"serving", port}
+ *       mrread PORT COUNT               → COUNT times: set a key here, send its revision to PORT (a serve-reads
+ *                                         peer), wait for the read; {"event":"mrread", ops, errors, stale,
+ *                                         opsPerSec, p50Ms, p99Ms, roundTripP50Ms, roundTripP99Ms}
  * Every loop is bounded by its count and by a 120 s deadline; the process exits on stdin end.
  */
+import { createServer, connect } from 'node:net'
+import type { Server } from 'node:net'
 import { createInterface } from 'node:readline'
 import { createPeer } from '../src/index.js'
 import { quantile } from './stats.js'
@@ -58,14 +66,14 @@ async function load (inFlight: number, count: number, keyspace: number): Promise
   emit({ event: 'load', ops: latencies.length, errors, opsPerSec: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) })
 }
 
-async function fill (count: number): Promise<void> {
+async function fill (count: number, prefix: string): Promise<void> {
   const started = performance.now()
   let next = 0
   const end = deadline()
   await Promise.all(Array.from({ length: 256 }, async () => {
     while (next < count && Date.now() < end) {
       const i = next++
-      await peer.set(`fill-${String(i).padStart(7, '0')}`, value)
+      await peer.set(`${prefix}-${String(i).padStart(7, '0')}`, value)
     }
   }))
   emit({ event: 'filled', count, seconds: (performance.now() - started) / 1000 })
@@ -98,17 +106,89 @@ async function probe (ms: number): Promise<void> {
   emit({ event: 'probe', oks, errs })
 }
 
+let server: Server | undefined
+
+/** Answer minRevision reads for a writer on another peer (one connection, one line per read). */
+async function serveReads (): Promise<void> {
+  server ??= createServer(socket => {
+    socket.setNoDelay(true)
+    socket.on('error', () => {})
+    void (async () => {
+      for await (const line of createInterface({ input: socket })) {
+        const [key, rev] = line.split(' ')
+        const minRevision = Number(rev)
+        const t0 = performance.now()
+        let verdict = 'ok'
+        try {
+          const entry = await peer.get(key, { minRevision })
+          if (entry === undefined || entry.revision < minRevision) verdict = 'stale'
+        } catch {
+          verdict = 'error'
+        }
+        socket.write(`${performance.now() - t0} ${verdict}\n`)
+      }
+    })().catch(() => {})
+  })
+  const s = server
+  if (!s.listening) await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  emit({ event: 'serving', port: (s.address() as { port: number }).port })
+}
+
+/** Write here, then read the same key at once on the serve-reads peer at `port` with minRevision. */
+async function minRevisionReads (port: number, count: number): Promise<void> {
+  const socket = connect(port, '127.0.0.1')
+  socket.setNoDelay(true)
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  const replies = createInterface({ input: socket })[Symbol.asyncIterator]()
+  const reads: number[] = []
+  const trips: number[] = []
+  let errors = 0
+  let stale = 0
+  const end = deadline()
+  const started = performance.now()
+  try {
+    for (let i = 0; i < count && Date.now() < end; i++) {
+      const key = `mr-${i % 1000}`
+      let revision: number
+      try {
+        revision = (await peer.set(key, value)).revision
+      } catch {
+        errors++
+        continue
+      }
+      const t0 = performance.now()
+      socket.write(`${key} ${revision}\n`)
+      const reply = await replies.next()
+      if (reply.done === true) throw new Error('the reading peer closed the connection')
+      const [ms, verdict] = String(reply.value).split(' ')
+      trips.push(performance.now() - t0)
+      if (verdict === 'ok') reads.push(Number(ms))
+      else if (verdict === 'stale') stale++
+      else errors++
+    }
+  } finally {
+    socket.destroy()
+  }
+  const seconds = (performance.now() - started) / 1000
+  emit({ event: 'mrread', ops: reads.length, errors, stale, opsPerSec: reads.length / seconds, p50Ms: quantile(reads, 0.5), p99Ms: quantile(reads, 0.99), roundTripP50Ms: quantile(trips, 0.5), roundTripP99Ms: quantile(trips, 0.99) })
+}
+
 let queue: Promise<void> = Promise.resolve()
 for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === '') continue
   const [cmd, a, b, c] = line.trim().split(/\s+/)
   queue = queue.then(async () => {
     if (cmd === 'load') await load(Number(a), Number(b), Number(c))
-    else if (cmd === 'fill') await fill(Number(a))
+    else if (cmd === 'fill') await fill(Number(a), b ?? 'fill')
     else if (cmd === 'reads') await reads(Number(a))
     else if (cmd === 'probe') await probe(Number(a))
+    else if (cmd === 'serve-reads') await serveReads()
+    else if (cmd === 'mrread') await minRevisionReads(Number(a), Number(b))
+    else throw new Error(`unknown command ${cmd}`)
   }).catch(err => { emit({ event: 'error', message: String(err?.message ?? err) }) })
 }
 await queue
 clearInterval(timer)
+server?.close()
 await peer.stop()
 process.exit(0)

@@ -5,12 +5,15 @@
  *   worker.ts acked-write DIR IN_FLIGHT COUNT FSYNC   acked writes through the peer API
  *   worker.ts ceiling-level DIR COUNT                 raw classic-level batches of 1000 puts
  *   worker.ts ceiling-tcp COUNT                       raw TCP round trips on 127.0.0.1
+ *   worker.ts compare-redis PORT IN_FLIGHT COUNT      SET + WAIT 2 1000 to a Redis primary (bench/compare.ts)
+ *   worker.ts compare-etcd URL IN_FLIGHT COUNT        puts to an etcd member's JSON gateway (bench/compare.ts)
  *
  * Every loop is bounded by its COUNT and by a 60 s deadline.
  */
 import { createServer, connect } from 'node:net'
 import { ClassicLevel } from 'classic-level'
 import { createPeer } from '../src/index.js'
+import { etcdLoad, redisLoad } from './compare.js'
 import { quantile } from './stats.js'
 
 const DEADLINE = Date.now() + 60_000
@@ -83,4 +86,6 @@ async function ceilingTcp (count: number): Promise<void> {
 if (mode === 'acked-write') await ackedWrite(args[0], Number(args[1]), Number(args[2]), args[3] !== 'false')
 else if (mode === 'ceiling-level') await ceilingLevel(args[0], Number(args[1]))
 else if (mode === 'ceiling-tcp') await ceilingTcp(Number(args[0]))
+else if (mode === 'compare-redis') emit(await redisLoad(Number(args[0]), Number(args[1]), Number(args[2]), DEADLINE))
+else if (mode === 'compare-etcd') emit(await etcdLoad(args[0], Number(args[1]), Number(args[2]), DEADLINE))
 else throw new Error(`unknown mode ${mode}`)
