@@ -131,6 +131,44 @@ test('a suffix from a deposed primary is detected as divergence and a snapshot i
   ])
 })
 
+test('a deposed primary whose unacknowledged suffix is longer than the new primary\'s log detects the divergence (found by the fault simulation, seed 1)', t => {
+  // We hold 1..6 of term 1; the new primary of term 2 has only 1..3 (4..6 were never acked).
+  const fresh = (): ReplicaCore => {
+    const r = replica()
+    drain(r, r.onAppend(P, append(entries(1, 6, 1)), 0).effects, 0, [], [])
+    r.setLeader('new', 2, 10)
+    return r
+  }
+  // Its "your log ends here" answer to our Need names index 3: its entry 6, whenever it
+  // exists, will be of term 2, so our 4..6 are not its log.
+  let r = fresh()
+  let v = r.onAppend('new', { type: 'append', term: 2, prevIndex: 3, prevTerm: 1, entries: [] }, 10)
+  t.is(v.verdict, 'diverged')
+  t.deepEqual(v.effects.send, [{ type: 'need', term: 2, from: 7, snapshot: true }])
+  // Its first entries of term 2 (4 and 5) fall below our applied index: not duplicates.
+  r = fresh()
+  v = r.onAppend('new', { type: 'append', term: 2, prevIndex: 3, prevTerm: 1, entries: entries(4, 2, 2) }, 10)
+  t.is(v.verdict, 'diverged')
+  // A predecessor of a newer term at or below our last entry proves it too.
+  r = fresh()
+  t.is(r.onAppend('new', { type: 'append', term: 2, prevIndex: 5, prevTerm: 2, entries: [] }, 10).verdict, 'diverged')
+  r = fresh()
+  t.is(r.onAppend('new', { type: 'append', term: 2, prevIndex: 6, prevTerm: 2, entries: [] }, 10).verdict, 'diverged')
+})
+
+test('a replica that holds the new primary\'s whole log (same last term) takes its late or repeated appends as duplicates', t => {
+  const r = replica()
+  drain(r, r.onAppend(P, append(entries(1, 6, 1)), 0).effects, 0, [], [])
+  // The primary of term 1 itself: an old append arriving late, and an empty "ends here" at 3.
+  t.is(r.onAppend(P, append(entries(2, 2, 1)), 5).verdict, 'accepted')
+  t.is(r.onAppend(P, { type: 'append', term: 1, prevIndex: 3, prevTerm: 1, entries: [] }, 5).verdict, 'accepted')
+  // A new primary of term 2 that holds 1..6 of term 1: its appends from 7 on, and late ones below.
+  r.setLeader('new', 2, 10)
+  t.is(r.onAppend('new', { type: 'append', term: 2, prevIndex: 6, prevTerm: 1, entries: [] }, 10).verdict, 'accepted')
+  t.is(r.onAppend('new', { type: 'append', term: 2, prevIndex: 2, prevTerm: 1, entries: entries(3, 2, 1) }, 10).verdict, 'accepted')
+  t.false(r.snapshotPending)
+})
+
 test('a replica that has not heard an append of its primary keeps asking where the log ends', t => {
   const r = replica() // setLeader already asked once
   t.deepEqual(r.tick(50).send, [], 'not before the retry interval')

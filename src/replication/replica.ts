@@ -12,7 +12,11 @@
  *   most once per `needRetryMs` for the same index.
  * - Divergence: an entry that would follow ours but whose predecessor's term differs from our
  *   last entry's term, or an entry at our applied index with another term, means our suffix
- *   is not the primary's log. The replica then asks for a snapshot.
+ *   is not the primary's log. So does an entry (or predecessor) at or below our applied index
+ *   with a term above our last entry's, and an empty append ("the log ends here") ending before
+ *   our last entry while that entry's term is older than the primary's: a deposed primary whose
+ *   unacknowledged suffix is longer than the new primary's log. The replica then asks for a
+ *   snapshot.
  * - Catch-up: `caughtUp` is true once the replica holds everything the primary has told it it
  *   has (the last index of the latest append, including an empty "you are up to date" append).
  */
@@ -107,10 +111,13 @@ export class ReplicaCore {
     const last = m.prevIndex + m.entries.length
     this.leaderLast = Math.max(this.leaderLast, last)
     if (this.awaitingSnapshot) return { verdict: 'accepted', effects: this.need(this.appliedIndex + 1, now, true) }
+    if (this.behindUs(m)) return this.diverge(now)
     let prevTerm = m.prevTerm
     let duplicate = m.entries.length === 0
     for (const e of m.entries) {
       if (e.index === this.appliedIndex && e.term !== this.appliedTerm) return this.diverge(now)
+      // Terms never decrease along a log: our entry at e.index has a term <= our last one's.
+      if (e.index < this.appliedIndex && e.term > this.appliedTerm) return this.diverge(now)
       if (e.index <= this.appliedIndex) {
         duplicate = true
       } else if (!this.buffer.has(e.index) && this.buffer.size < this.opts.maxBuffered) {
@@ -122,6 +129,22 @@ export class ReplicaCore {
     const effects = this.advance(now)
     if (duplicate && effects.persist === undefined) effects.send.push(this.ack())
     return { verdict: 'accepted', effects }
+  }
+
+  /**
+   * Whether the primary's log provably does not contain our last entry although the append
+   * reaches no further than it (a deposed primary's unacknowledged suffix that is *longer* than
+   * the new primary's log — no entry of the primary ever lands on our applied index to show it):
+   * - its predecessor lies at or below our last entry with a term above our last entry's (ours
+   *   there has a term no higher than our last one's), or at our last entry with another term;
+   * - an empty append ("your log ends here") names an end before ours while our last entry is of
+   *   an older term than the primary's: whatever it appends at our last index carries its term.
+   */
+  private behindUs (m: AppendMessage): boolean {
+    if (m.prevIndex === 0 || m.prevIndex > this.appliedIndex) return false
+    if (m.prevTerm > this.appliedTerm) return true
+    if (m.prevIndex === this.appliedIndex) return m.entries.length === 0 && m.prevTerm !== this.appliedTerm
+    return m.entries.length === 0 && this.appliedTerm < m.term
   }
 
   private diverge (now: number): { verdict: AppendVerdict, effects: ReplicaEffects } {

@@ -1,0 +1,173 @@
+/**
+ * Whole-system fault simulation (docs/testing.md): the real arbiter, replication, sequencer and
+ * store cores of every peer, glued as the shells glue them, over a simulated network and
+ * simulated disks, in virtual time. Targeted scenarios first, then many random schedules within a
+ * time budget. Every failure names its seed and the command that replays it.
+ *
+ * FAULT_SIM_RUNS (default 400) and FAULT_SIM_SEED (default 1) choose the random seeds,
+ * FAULT_SIM_BUDGET_MS (default 30000) bounds their wall time; at least 25 seeds always run.
+ */
+import test from 'ava'
+import type { ExecutionContext } from 'ava'
+import { checkHistory, settledProblem } from './helpers/fault-check.js'
+import { ALL_FIXES, GOOD_LINKS } from './helpers/fault-sim.js'
+import type { FaultWorld, WriteRecord } from './helpers/fault-sim.js'
+import { formCluster, primaryOf, replayCommand, runRandom, SETTLE_MS, startClient } from './helpers/fault-schedule.js'
+import { mulberry32 } from './helpers/simnet.js'
+
+const RUNS = Number(process.env.FAULT_SIM_RUNS ?? 400)
+const FIRST_SEED = Number(process.env.FAULT_SIM_SEED ?? 1)
+const BUDGET_MS = Number(process.env.FAULT_SIM_BUDGET_MS ?? 30_000)
+const MIN_RUNS = 25
+
+/** Heal, restart everything, settle, and check the history; the violations (with the seed). */
+async function settleAndCheck (world: FaultWorld): Promise<string[]> {
+  world.heal()
+  world.links = GOOD_LINKS
+  for (const id of world.machines.keys()) if (!world.isUp(id)) world.start(id)
+  const took = await world.runUntil(() => settledProblem(world) === undefined, SETTLE_MS, 100)
+  const out = took === undefined ? [`did not settle: ${String(settledProblem(world))}`] : []
+  return [...out, ...await checkHistory(world)]
+}
+
+function assertClean (t: ExecutionContext, world: FaultWorld, problems: string[]): void {
+  t.deepEqual(problems, [], `seed ${world.seed}: ${problems.slice(0, 10).join('\n  ')}`)
+}
+
+function puts (world: FaultWorld, node: string, n: number, prefix = 'k'): WriteRecord[] {
+  return Array.from({ length: n }, (_, i) => world.write(node, world.putCommand(`${prefix}${i % 4}`)))
+}
+
+function finalValues (world: FaultWorld, id: string): Set<string> {
+  const dec = new TextDecoder()
+  const out = new Set<string>()
+  for (const e of world.machine(id).device.shadow) {
+    if (e === undefined) continue
+    for (const m of e.mutations) if (m.type === 'put') out.add(dec.decode(m.record.value))
+  }
+  return out
+}
+
+test('a primary that loses power in the middle of group-committed batches: acknowledged writes survive on the new primary, the rest are applied everywhere or nowhere', async t => {
+  for (const seed of [11, 12, 13]) {
+    const world = await formCluster({ seed, n: 3, maxBatchWrites: 8, disk: { minMs: 5, maxMs: 15, slowP: 0, slowMs: 15 } })
+    const old = primaryOf(world)
+    puts(world, old, 12)
+    await world.runFor(40)
+    const burst = puts(world, old, 12)
+    // Strike while the primary's disk has batches in flight.
+    t.not(await world.runUntil(() => world.machine(old).device.inFlight > 0, 500, 1), undefined, `seed ${seed}`)
+    world.crash(old)
+    t.true(burst.every(w => w.status !== 'acked' || w.settledAt !== undefined))
+    t.not(await world.runUntil(() => world.primaries().length === 1, 10_000), undefined, `seed ${seed}: a new primary`)
+    const next = primaryOf(world)
+    t.not(next, old)
+    const after = puts(world, next, 8)
+    await world.runFor(2000)
+    t.true(after.every(w => w.status === 'acked'), `seed ${seed}: writes resume on ${next}`)
+    world.start(old)
+    assertClean(t, world, await settleAndCheck(world))
+  }
+})
+
+test('a primary cut off in a minority keeps taking writes it cannot commit: they fail, its unacknowledged suffix is discarded on healing, the majority\'s acknowledged writes stay', async t => {
+  for (const seed of [21, 22, 23]) {
+    const world = await formCluster({ seed, n: 3 })
+    const old = primaryOf(world)
+    const others = [...world.machines.keys()].filter(id => id !== old)
+    world.partition([old], others)
+    const doomed = puts(world, old, 6, 'x')
+    await world.runFor(1500)
+    t.true(doomed.every(w => w.status === 'failed'), `seed ${seed}: ${doomed.map(w => w.status).join(',')}`)
+    // The old primary wrote them durably: a suffix no other peer has.
+    t.true(world.machine(old).device.store.state.index > world.machine(others[0]).device.store.state.index)
+    t.not(await world.runUntil(() => world.primaries().some(p => p !== old), 10_000), undefined, `seed ${seed}: the majority elects`)
+    const next = world.primaries().find(p => p !== old) as string
+    const kept = puts(world, next, 6, 'x')
+    await world.runFor(1000)
+    t.true(kept.every(w => w.status === 'acked'), `seed ${seed}: ${kept.map(w => w.status).join(',')}`)
+    assertClean(t, world, await settleAndCheck(world))
+    const values = finalValues(world, old)
+    t.true(doomed.every(w => !values.has(w.value as string)), `seed ${seed}: the deposed primary's suffix is gone`)
+    t.true(kept.every(w => values.has(w.value as string)))
+  }
+})
+
+test('a secondary that loses power loses its unsynced tail, and catches up after its restart', async t => {
+  for (const seed of [31, 32, 33]) {
+    const world = await formCluster({ seed, n: 3, disk: { minMs: 4, maxMs: 12, slowP: 0, slowMs: 12 } })
+    const primary = primaryOf(world)
+    const victim = [...world.machines.keys()].find(id => id !== primary) as string
+    const client = startClient(world, mulberry32(seed), { gapMs: 20 })
+    await world.runFor(500)
+    t.not(await world.runUntil(() => world.machine(victim).device.inFlight > 0, 500, 1), undefined, `seed ${seed}`)
+    const before = world.history.lostWrites
+    world.crash(victim, 'none')
+    t.true(world.history.lostWrites > before, `seed ${seed}: the crash lost writes in flight`)
+    await world.runFor(3000) // long enough to be evicted: writes flow again without it
+    world.start(victim)
+    await world.runFor(2000)
+    client.stop()
+    assertClean(t, world, await settleAndCheck(world))
+    t.true(world.history.writes.filter(w => w.status === 'acked' && w.submittedAt > 2500).length > 0, `seed ${seed}: writes were acknowledged after the crash`)
+  }
+})
+
+test('duplicated, reordered and lost frames on every path (beyond what streams do) never break order or convergence', async t => {
+  for (const seed of [41, 42, 43]) {
+    const world = await formCluster({ seed, n: 4 })
+    world.links = { drop: 0.1, dup: 0.3, minDelayMs: 1, maxDelayMs: 60, unordered: true }
+    const client = startClient(world, mulberry32(seed), { gapMs: 30 })
+    await world.runFor(6000)
+    client.stop()
+    assertClean(t, world, await settleAndCheck(world))
+    t.true(world.history.writes.filter(w => w.status === 'acked').length > 20, `seed ${seed}: writes were acknowledged`)
+  }
+})
+
+test(`random schedules (up to ${RUNS} seeds from ${FIRST_SEED}, ${BUDGET_MS} ms budget): no acknowledged write lost, replicas converge, no key goes back, one primary per term`, async t => {
+  const started = Date.now()
+  let runs = 0
+  let writes = 0
+  let acked = 0
+  let crashes = 0
+  let lost = 0
+  for (let seed = FIRST_SEED; seed < FIRST_SEED + RUNS; seed++) {
+    if (runs >= MIN_RUNS && Date.now() - started > BUDGET_MS) break
+    const r = await runRandom(seed)
+    runs++
+    writes += r.stats.writes
+    acked += r.stats.acked
+    crashes += r.stats.crashes
+    lost += r.stats.lostDiskWrites
+    if (r.problems.length > 0) {
+      t.fail(`seed ${seed} failed:\n  ${r.problems.slice(0, 10).join('\n  ')}\n  replay: ${replayCommand(seed)}\n  last actions:\n    ${r.actions.slice(-15).join('\n    ')}`)
+      return
+    }
+  }
+  t.log(`${runs} seeds, ${writes} writes (${acked} acknowledged), ${crashes} crashes (${lost} disk writes lost) in ${Date.now() - started} ms`)
+  t.pass()
+})
+
+// ---------------------------------------------------------------------------------------------
+// Bugs found in src/replication/shell.ts (not ours to edit): the simulation ports the shell, and
+// with the proposed fix switched off it reproduces each one. test.failing: they pass once the
+// port reproduces nothing, i.e. after the fix landed in shell.ts and in sim-peer.ts' port (then
+// drop the switch and turn these into ordinary tests). A fourth fix (ProposedFixes
+// snapshotReceive) has no reproducing seed any more: it was found on seed 3 before the
+// ReplicaCore divergence fix changed the schedules (see docs/testing.md).
+
+test.failing('shell bug (gossip coalescing): a re-elected primary publishes stale and new entries in one frame every codec refuses (seed 111)', async t => {
+  const r = await runRandom(111, { fixes: { ...ALL_FIXES, gossipCoalesce: false } })
+  t.deepEqual(r.problems, [], `replay: ${replayCommand(111, { fixes: false })}`)
+})
+
+test.failing('shell bug (store moved): a primary stepping down with an append in flight follows one entry short and never converges without new writes (seed 374)', async t => {
+  const r = await runRandom(374, { fixes: { ...ALL_FIXES, storeMoved: false } })
+  t.deepEqual(r.problems, [], `replay: ${replayCommand(374, { fixes: false })}`)
+})
+
+test.failing('shell bug (stale snapshot): a snapshot judged against the replica core while a persist is on the disk replaces a newer store; a key goes back (seed 772)', async t => {
+  const r = await runRandom(772, { fixes: { ...ALL_FIXES, staleSnapshot: false } })
+  t.deepEqual(r.problems, [], `replay: ${replayCommand(772, { fixes: false })}`)
+})

@@ -1,0 +1,660 @@
+/**
+ * One incarnation of a simulated peer for the whole-system fault simulation: the REAL pure
+ * cores — {@link ArbiterCore}, {@link ReplicaCore}, {@link AckTracker}, the {@link Sequencer}
+ * (with `plan()`), and a {@link MemoryStore} behind a simulated disk — glued together exactly as
+ * the I/O shells glue them:
+ *
+ * - arbiter: `src/arbiter/shell.ts` (Ready handled strictly in order on one promise chain: the
+ *   persisted state is written durably *before* the messages of the same Ready are sent; Join held
+ *   back until replication says it is caught up; fail-stop on a failed persist);
+ * - replication: `src/replication/shell.ts` (sync with the arbiter's view on every event and
+ *   tick, the commit hook, direct sends plus coalesced gossip, repair, Need serving, snapshots,
+ *   the persist chain and its resync);
+ * - peer: `src/peer/peer.ts` (`writeHere`'s role gate, the sequencer's term hook, `afterAppend` /
+ *   `afterInstall` keeping the arbiter's log position).
+ *
+ * The glue here is a port of those shells (they are bound to libp2p streams and wall-clock
+ * timers); keep it in step with them. Every message goes through the real wire codecs. Timers
+ * are virtual-time events of the world; nothing here reads a clock or Math.random.
+ */
+import { ArbiterCore, decodeMessage as decodeArbiter, encodeMessage as encodeArbiter, TICK_INTERVAL_MS } from '../../src/arbiter/index.js'
+import type { ArbiterEvent, ArbiterOptions, PersistedState, Role } from '../../src/arbiter/index.js'
+import { AckTracker } from '../../src/replication/ack-tracker.js'
+import { decodeMessage, encodeMessage } from '../../src/replication/codec.js'
+import {
+  ACK_TIMEOUT_MS, MAX_BATCH_BYTES, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS, SNAPSHOT_CHUNK_RECORDS
+} from '../../src/replication/constants.js'
+import { ReplicaCore } from '../../src/replication/replica.js'
+import type { ReplicaEffects } from '../../src/replication/replica.js'
+import type { AppendMessage, ReplicationMessage } from '../../src/replication/types.js'
+import { Sequencer } from '../../src/core/sequencer.js'
+import type { Command, CommandResult } from '../../src/core/evaluate.js'
+import { ClusterUnavailableError, NotPrimaryError, OperationFailedError } from '../../src/errors.js'
+import type { LogEntry, StoredRecord } from '../../src/store/types.js'
+import type { DurableDisk } from './sim-disk.js'
+import { SimDisk } from './sim-disk.js'
+
+/** Mirrors of private constants of src/replication/shell.ts. */
+const REPL_TICK_MS = 20
+const MAX_GOSSIP_BYTES = 1024 * 1024
+const GOSSIP_INTERVAL_MS = 50
+const SNAPSHOT_STALL_MS = 10_000
+/** Meta name of the arbiter state (src/arbiter/shell.ts ARBITER_META). */
+const ARBITER_META = 'arbiter'
+
+/** Wall-clock epoch of virtual time 0 (the sequencer stamps TTLs with it). */
+export const EPOCH_MS = 1_700_000_000_000
+
+/**
+ * Fixes proposed for bugs the simulation found in code it ports (src/replication/shell.ts, not
+ * ours to edit). With a fix off, the port is faithful to the shell as it is.
+ */
+export interface ProposedFixes {
+  /**
+   * Snapshot receive: serialize every install step on one per-peer chain, and let a finished
+   * transfer clear `receiving` only if it is still the current one. Without it, a transfer that
+   * finishes while a newer snapshot-begin was accepted clears the newer transfer's state; the
+   * next transfer then runs unserialized, and a `finishInstall` can land after another transfer's
+   * `beginInstall` cleared the store: the store claims a position whose data it no longer holds.
+   */
+  snapshotReceive?: boolean
+  /**
+   * Gossip coalescing: start a new gossip message when a batch does not continue the pending one
+   * (another term, or not the next index), and drop the pending one when the role changes.
+   * Without it, a primary that stepped down, applied other entries as a replica and became
+   * primary again publishes its old pending entries and the new batch in one non-contiguous
+   * frame, which every receiver's codec refuses.
+   */
+  gossipCoalesce?: boolean
+  /**
+   * Resync an idle replica whose store moved under it: on a replica tick with no persist and no
+   * snapshot in flight, if the store's last index is not the replica core's applied index, start
+   * a fresh replica from the store. Without it, a primary that steps down while its sequencer's
+   * append is still on the disk builds its replica from the position before that append; the
+   * replica then answers "up to date" one entry short, its diverged entry is detected only when a
+   * later write arrives, and with no more writes the cluster never converges.
+   */
+  storeMoved?: boolean
+  /**
+   * Stale snapshot: after waiting for the persists in flight, skip an unrequested snapshot that
+   * is not ahead of the store. Without it, a snapshot-begin is judged against the replica core's
+   * applied index while a persist of later entries is still on the disk; the install then waits
+   * for that persist and replaces the newer store with the older snapshot (a key goes back, and
+   * an entry the replica already acknowledged is gone from it until it catches up again).
+   */
+  staleSnapshot?: boolean
+}
+
+/** What a peer needs from the world. */
+export interface PeerHost {
+  now: () => number
+  /** A fresh PRNG stream for this incarnation. */
+  random: () => number
+  /** Run `fn` after `delayMs` (virtual) unless the incarnation died meanwhile. */
+  at: (delayMs: number, fn: () => void) => void
+  /** Send a frame on a protocol to one peer (dropped when unreachable). */
+  send: (from: string, to: string, proto: 'arbiter' | 'replicate', frame: Uint8Array) => void
+  /** Gossipsub publish: the frame to every other peer (best-effort). */
+  publish: (from: string, frame: Uint8Array) => void
+  /** Peers this one is connected to now. */
+  connected: (id: string) => string[]
+  seeds: Set<string>
+  /** Harness hooks (observation only). */
+  onArbiterEvent: (id: string, core: ArbiterCore, ev: ArbiterEvent) => void
+  onPersistArbiter: (id: string, s: PersistedState) => void
+  onTracker: (id: string, term: number) => void
+  problem: (what: string) => void
+  /** Compaction: keep this many revisions, plus slack (the peer's retainRevisions / COMPACTION_SLACK). */
+  retain?: { revisions: number, slack: number }
+  fixes: ProposedFixes
+}
+
+interface Receiving {
+  from: string
+  term: number
+  index: number
+  entryTerm: number
+  revision: number
+  keys: number
+  count: number
+  lastChunkAt: number
+  chain: Promise<void>
+  failed: boolean
+  /** With fixes.staleSnapshot: the transfer was not ahead of the store and is ignored. */
+  skipped?: boolean
+}
+
+/** The arbiter's view as the write path and replication need it (ArbiterShell.view()). */
+interface View {
+  self: string
+  role: Role
+  term: number
+  primary: string | undefined
+  handover: string | undefined
+  joining: string | undefined
+}
+
+function encodeState (s: PersistedState): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(s))
+}
+
+/** One incarnation of a peer. */
+export class SimPeer {
+  readonly disk: SimDisk
+  alive = true
+  // --- arbiter shell
+  core?: ArbiterCore
+  private chain: Promise<void> = Promise.resolve()
+  private failure?: Error
+  // --- replication shell
+  private replica!: ReplicaCore
+  private tracker?: AckTracker
+  private prev = { index: 0, term: 0 }
+  private leader?: string
+  private term = 0
+  private running = false
+  private receiving?: Receiving
+  private gossip?: { msg: AppendMessage, bytes: number }
+  private gossipAt = 0
+  private readonly sendingSnapshot = new Set<string>()
+  private applying: Promise<void> = Promise.resolve()
+  /** Persists handed to the store and not finished (for fixes.storeMoved). */
+  private persistsInFlight = 0
+  /** With fixes.snapshotReceive: the last install step of any transfer. */
+  private installChain: Promise<void> = Promise.resolve()
+  // --- peer
+  readonly sequencer: Sequencer
+  private compacting: Promise<void> | undefined
+
+  constructor (
+    readonly id: string,
+    readonly device: DurableDisk,
+    private readonly host: PeerHost,
+    private readonly options: ArbiterOptions,
+    readonly ackTimeoutMs = ACK_TIMEOUT_MS,
+    maxBatchWrites = 64
+  ) {
+    this.disk = new SimDisk(device)
+    this.sequencer = new Sequencer({
+      store: this.disk,
+      sync: true,
+      maxBatchWrites,
+      now: () => EPOCH_MS + this.host.now(),
+      term: () => this.view()?.term ?? 0,
+      commit: async entries => { await this.commit(entries) },
+      onAppended: entries => { this.afterAppend(entries) }
+    })
+  }
+
+  private now (): number {
+    return this.host.now()
+  }
+
+  /** Peer.start(): open the store, start replication, then the arbiter from the persisted state. */
+  async start (): Promise<void> {
+    await this.disk.open()
+    this.replica = this.freshReplica()
+    this.running = true
+    this.every(REPL_TICK_MS, () => { this.tick() })
+    const raw = await this.disk.getMeta(ARBITER_META)
+    const state = raw === undefined ? undefined : JSON.parse(new TextDecoder().decode(raw)) as PersistedState
+    const { term, index } = this.disk.state
+    this.core = new ArbiterCore({
+      ...this.options,
+      self: this.id,
+      ...(state !== undefined ? { state } : {}),
+      now: this.now(),
+      random: this.host.random,
+      log: { term, index }
+    })
+    for (const peer of this.host.connected(this.id)) this.core.peerConnected(peer, this.now(), { seed: this.host.seeds.has(peer) })
+    this.every(TICK_INTERVAL_MS, () => {
+      this.core?.tick(this.now())
+      this.flush()
+    })
+    this.flush()
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const loop = (): void => {
+      if (!this.alive) return
+      fn()
+      this.host.at(ms, loop)
+    }
+    this.host.at(Math.floor(this.host.random() * ms), loop)
+  }
+
+  /** The process dies: no timer, message or continuation of it runs any more. */
+  kill (): void {
+    this.alive = false
+    this.running = false
+  }
+
+  // ===========================================================================================
+  // Arbiter shell (src/arbiter/shell.ts)
+
+  view (): View | undefined {
+    const core = this.core
+    if (core === undefined || this.failure !== undefined) return undefined
+    return { self: core.self, role: core.role, term: core.term, primary: core.primary, handover: core.handingOverTo, joining: core.joining }
+  }
+
+  members (): string[] {
+    return this.core?.membership.members ?? []
+  }
+
+  peerConnected (peer: string): void {
+    if (!this.alive) return
+    this.core?.peerConnected(peer, this.now(), { seed: this.host.seeds.has(peer) })
+    this.flush()
+  }
+
+  peerDisconnected (peer: string): void {
+    if (!this.alive) return
+    this.core?.peerDisconnected(peer, this.now())
+    this.flush()
+  }
+
+  onArbiterFrame (from: string, frame: Uint8Array): void {
+    if (!this.alive) return
+    const verdict = decodeArbiter(frame)
+    if (!verdict.ok) {
+      this.host.problem(`${this.id}: the arbiter codec refused a frame a core produced: ${verdict.reason} ${verdict.detail}`)
+      return
+    }
+    this.core?.step(from, verdict.msg, this.now())
+    this.flush()
+  }
+
+  private flush (): void {
+    const core = this.core
+    if (core === undefined || this.failure !== undefined || !this.alive) return
+    const ready = core.takeReady()
+    if (ready.persist === undefined && ready.messages.length === 0 && ready.events.length === 0) return
+    this.chain = this.chain.then(async () => {
+      if (this.failure !== undefined) return
+      if (ready.persist !== undefined) {
+        await this.disk.putMeta(ARBITER_META, encodeState(ready.persist))
+        this.host.onPersistArbiter(this.id, ready.persist)
+      }
+      for (const { to, msg } of ready.messages) {
+        // Held back until caught up; the core retries Join on its hello interval.
+        if (msg.type === 'join' && !this.caughtUpWith(to)) continue
+        this.host.send(this.id, to, 'arbiter', encodeArbiter(msg))
+      }
+      for (const event of ready.events) {
+        this.host.onArbiterEvent(this.id, core, event)
+        this.onArbiterEvent()
+      }
+    }).catch(err => {
+      this.failure = err instanceof Error ? err : new Error(String(err))
+      this.host.problem(`${this.id}: the arbiter failed (fail-stop): ${this.failure.message}`)
+    })
+  }
+
+  /** Peer.onArbiterEvent: replication follows the arbiter at once. */
+  private onArbiterEvent (): void {
+    this.sync()
+  }
+
+  // ===========================================================================================
+  // Peer write path (src/peer/peer.ts writeHere) and append hooks
+
+  /** A client write on this peer: refused unless it is the primary (NotPrimary / ClusterUnavailable). */
+  async write (command: Command, id: string): Promise<CommandResult> {
+    const s = this.view()
+    if (s === undefined) throw new ClusterUnavailableError('the arbiter stopped')
+    if (s.role !== 'primary') {
+      if (s.primary === undefined) throw new ClusterUnavailableError(`no primary is known (this peer is ${s.role})`)
+      throw new NotPrimaryError(s.primary)
+    }
+    if (s.handover !== undefined) throw new ClusterUnavailableError('the primary is handing over its role')
+    return await this.sequencer.submit(command, id)
+  }
+
+  private afterAppend (entries: LogEntry[]): void {
+    if (!this.alive) return
+    const last = entries[entries.length - 1]
+    this.core?.setLogPosition({ term: last.term, index: last.index })
+    const retain = this.host.retain
+    if (retain === undefined) return
+    const { revision, compactedRevision } = this.disk.state
+    if (this.compacting === undefined && revision - compactedRevision > retain.revisions + retain.slack) {
+      const to = revision - retain.revisions
+      this.compacting = this.disk.compact(to)
+        .catch(() => {})
+        .finally(() => { this.compacting = undefined })
+    }
+  }
+
+  private afterInstall (): void {
+    const { index, term } = this.disk.state
+    this.core?.setLogPosition({ term, index })
+  }
+
+  // ===========================================================================================
+  // Replication shell (src/replication/shell.ts)
+
+  private freshReplica (): ReplicaCore {
+    const { index, term } = this.disk.state
+    return new ReplicaCore({ applied: { index, term }, needRetryMs: NEED_RETRY_MS, persistRetryMs: PERSIST_RETRY_MS, maxBuffered: MAX_BUFFERED_ENTRIES })
+  }
+
+  /** Replication's view (Peer.startNetwork's `view`). */
+  private replView (): { self: string, role: string, term: number, primary?: string, members: string[] } | undefined {
+    const v = this.view()
+    if (v === undefined) return undefined
+    const primary = v.primary ?? v.joining
+    return { self: v.self, role: v.role, term: v.term, members: this.members(), ...(primary !== undefined ? { primary } : {}) }
+  }
+
+  caughtUpWith (primary: string): boolean {
+    return this.leader === primary && this.replica.caughtUp
+  }
+
+  /** The AckTracker of this incarnation while primary (read-only use by the harness). */
+  get ackTracker (): AckTracker | undefined {
+    return this.tracker
+  }
+
+  private becomePrimary (self: string, term: number, members: string[]): void {
+    this.tracker?.close()
+    const { index, term: lastTerm } = this.disk.state
+    this.prev = { index, term: lastTerm }
+    if (this.host.fixes.gossipCoalesce === true) this.gossip = undefined
+    this.leader = self
+    this.term = term
+    this.tracker = new AckTracker({
+      term,
+      members: members.filter(m => m !== self),
+      lastIndex: index,
+      timeoutMs: this.ackTimeoutMs,
+      repairAfterMs: REPAIR_AFTER_MS,
+      now: this.now()
+    })
+    this.host.onTracker(this.id, term)
+  }
+
+  private follow (primary: string | undefined, term: number): void {
+    if (this.tracker !== undefined) {
+      this.tracker.close()
+      this.tracker = undefined
+      this.replica = this.freshReplica()
+    }
+    this.leader = primary
+    this.term = term
+    this.handle(this.replica.setLeader(primary, term, this.now()))
+  }
+
+  private setMembers (self: string, members: string[]): void {
+    this.tracker?.setMembers(members.filter(m => m !== self), this.now())
+  }
+
+  private async commit (entries: LogEntry[]): Promise<void> {
+    const tracker = this.tracker
+    const last = entries[entries.length - 1]
+    if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
+    const prevIndex = entries[0].index - 1
+    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await this.termAt(prevIndex) ?? 0
+    const msg: AppendMessage = { type: 'append', term: tracker.term, prevIndex, prevTerm, entries }
+    this.prev = { index: last.index, term: last.term }
+    const frame = encodeMessage(msg)
+    const done = new Promise<void>((resolve, reject) => {
+      tracker.track(last.index, this.now(), resolve, unconfirmed => {
+        reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.ackTimeoutMs} ms`, '', { unconfirmed }))
+      })
+    })
+    for (const m of tracker.memberIds) this.host.send(this.id, m, 'replicate', frame)
+    this.queueGossip(msg, frame.length)
+    return done
+  }
+
+  private queueGossip (msg: AppendMessage, bytes: number): void {
+    const g = this.gossip
+    const continues = g === undefined || (g.msg.term === msg.term && g.msg.prevIndex + g.msg.entries.length === msg.prevIndex)
+    if (g === undefined) {
+      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
+    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES || (this.host.fixes.gossipCoalesce === true && !continues)) {
+      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
+    } else {
+      g.msg.entries.push(...msg.entries)
+      g.bytes += bytes
+    }
+  }
+
+  private flushGossip (now: number): void {
+    const g = this.gossip
+    if (g === undefined || now - this.gossipAt < GOSSIP_INTERVAL_MS) return
+    this.gossip = undefined
+    this.gossipAt = now
+    this.host.publish(this.id, encodeMessage(g.msg))
+  }
+
+  private send (to: string, msg: ReplicationMessage): void {
+    this.host.send(this.id, to, 'replicate', encodeMessage(msg))
+  }
+
+  onReplicationFrame (from: string, frame: Uint8Array): void {
+    if (!this.running || !this.alive) return
+    const v = decodeMessage(frame)
+    if (!v.ok) {
+      this.host.problem(`${this.id}: the replication codec refused a frame a peer produced: ${v.reason}`)
+      return
+    }
+    const msg = v.msg
+    switch (msg.type) {
+      case 'append': {
+        if (this.tracker !== undefined) return
+        const { effects } = this.replica.onAppend(from, msg, this.now())
+        this.handle(effects)
+        break
+      }
+      case 'ack':
+        this.tracker?.onAck(from, msg.index, msg.entryTerm, this.now())
+        break
+      case 'need':
+        if (this.tracker !== undefined) void this.serveNeed(from, msg.from, msg.snapshot)
+        break
+      case 'snapshot-begin':
+      case 'snapshot-chunk':
+      case 'snapshot-end':
+        if (this.tracker === undefined && from === this.leader) this.receiveSnapshot(from, msg)
+        break
+    }
+  }
+
+  private handle (effects: ReplicaEffects): void {
+    for (const m of effects.send) if (this.leader !== undefined) this.send(this.leader, m)
+    const run = effects.persist
+    if (run === undefined) return
+    this.persistsInFlight++
+    this.applying = this.applying.then(async () => {
+      const replica = this.replica
+      try {
+        await this.disk.append(run, { sync: true })
+      } catch (err) {
+        if (this.disk.state.index !== run[0].index - 1) {
+          this.replica = this.freshReplica()
+          this.handle(this.replica.setLeader(this.leader, this.term, this.now()))
+          return
+        }
+        replica.persistFailed(this.now())
+        return
+      }
+      if (replica !== this.replica) return
+      const last = run[run.length - 1]
+      this.afterAppend(run)
+      this.handle(this.replica.persisted(last.index, last.term, this.now()))
+    }).finally(() => { this.persistsInFlight-- })
+  }
+
+  private sync (): void {
+    const v = this.replView()
+    if (v === undefined || !this.running) return
+    if (v.role === 'primary') {
+      if (this.tracker?.term !== v.term) this.becomePrimary(v.self, v.term, v.members)
+      else this.setMembers(v.self, v.members)
+    } else if (this.tracker !== undefined || this.leader !== v.primary || this.term !== v.term) {
+      this.follow(v.primary, v.term)
+    }
+  }
+
+  private tick (): void {
+    this.sync()
+    const now = this.now()
+    const tracker = this.tracker
+    if (tracker !== undefined) {
+      for (const need of tracker.tick(now)) void this.serveNeed(need.member, need.from, false)
+      this.flushGossip(now)
+      return
+    }
+    const r = this.receiving
+    if (r !== undefined) {
+      if (now - r.lastChunkAt > SNAPSHOT_STALL_MS) {
+        this.receiving = undefined
+        this.handle(this.replica.snapshotFailed(now))
+      }
+      return
+    }
+    if (this.host.fixes.storeMoved === true && this.persistsInFlight === 0 && !this.disk.installing && this.sequencer.pending === 0 &&
+      this.disk.state.index !== this.replica.applied.index) {
+      this.replica = this.freshReplica()
+      this.handle(this.replica.setLeader(this.leader, this.term, now))
+      return
+    }
+    this.handle(this.replica.tick(now))
+  }
+
+  private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
+    const tracker = this.tracker
+    if (tracker === undefined || this.sendingSnapshot.has(to)) return
+    const { firstLogIndex, index: last, keys } = this.disk.state
+    const behind = last - from + 1
+    if (snapshot || from < firstLogIndex || (from === 1 && behind > Math.max(10_000, 2 * keys))) {
+      await this.sendSnapshot(to)
+      return
+    }
+    if (from > last) {
+      this.send(to, { type: 'append', term: tracker.term, prevIndex: last, prevTerm: this.disk.state.term, entries: [] })
+      return
+    }
+    let next = from
+    let prevTerm = await this.termAt(from - 1)
+    if (prevTerm === undefined) {
+      await this.sendSnapshot(to)
+      return
+    }
+    while (next <= last && this.tracker === tracker) {
+      const entries = await this.disk.readLog(next, 4096)
+      if (entries.length === 0 || entries[0].index !== next) {
+        await this.sendSnapshot(to)
+        return
+      }
+      let bytes = 0
+      let cut = 0
+      while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
+        for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
+        cut++
+      }
+      const batch = entries.slice(0, cut)
+      this.send(to, { type: 'append', term: tracker.term, prevIndex: next - 1, prevTerm, entries: batch })
+      prevTerm = batch[batch.length - 1].term
+      next += batch.length
+    }
+  }
+
+  private async termAt (index: number): Promise<number | undefined> {
+    if (index === 0) return 0
+    const s = this.disk.state
+    if (index === s.index) return s.term
+    const [e] = await this.disk.readLog(index, 1)
+    return e?.index === index ? e.term : undefined
+  }
+
+  private async sendSnapshot (to: string): Promise<void> {
+    const tracker = this.tracker
+    if (tracker === undefined || this.sendingSnapshot.has(to)) return
+    this.sendingSnapshot.add(to)
+    const snap = this.disk.snapshot()
+    try {
+      const { index, term, revision, keys } = snap.state
+      this.send(to, { type: 'snapshot-begin', term: tracker.term, index, entryTerm: term, revision, keys })
+      let chunk: Array<[string, StoredRecord]> = []
+      let count = 0
+      for await (const rec of snap.records()) {
+        chunk.push(rec)
+        if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
+          this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
+          count += chunk.length
+          chunk = []
+          if (this.tracker !== tracker) return
+        }
+      }
+      if (chunk.length > 0) this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
+      count += chunk.length
+      this.send(to, { type: 'snapshot-end', term: tracker.term, count })
+    } catch (err: any) {
+      this.host.problem(`${this.id}: snapshot to ${to} failed: ${String(err?.message ?? err)}`)
+    } finally {
+      await snap.close()
+      this.sendingSnapshot.delete(to)
+    }
+  }
+
+  private receiveSnapshot (from: string, msg: ReplicationMessage): void {
+    const now = this.now()
+    if (msg.type === 'snapshot-begin') {
+      if (!this.replica.snapshotPending && this.replica.applied.index > 0 && msg.index <= this.replica.applied.index) return
+      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
+      const fixed = this.host.fixes.snapshotReceive === true
+      const previous = fixed ? this.installChain : this.receiving?.chain ?? Promise.resolve()
+      this.receiving = r
+      r.chain = previous.then(async () => this.applying).then(async () => {
+        if (this.host.fixes.staleSnapshot === true) {
+          // Every persist handed out so far, including ones queued after this began.
+          for (let a = this.applying, i = 0; i < 1000; a = this.applying, i++) { await a; if (a === this.applying && this.persistsInFlight === 0) break }
+        }
+        if (this.host.fixes.staleSnapshot === true && !this.replica.snapshotPending && this.disk.state.index >= msg.index) {
+          r.failed = r.skipped = true
+          if (this.receiving === r) this.receiving = undefined
+          return
+        }
+        await this.disk.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+      }).catch(() => { r.failed = true })
+      if (fixed) this.installChain = r.chain
+      return
+    }
+    const r = this.receiving
+    if (r === undefined || r.from !== from) return
+    r.lastChunkAt = now
+    if (msg.type === 'snapshot-chunk') {
+      const records = msg.records
+      r.chain = r.chain.then(async () => {
+        if (r.failed) return
+        await this.disk.installChunk(records)
+        r.count += records.length
+      }).catch(() => { r.failed = true })
+      if (this.host.fixes.snapshotReceive === true) this.installChain = r.chain
+      return
+    }
+    if (msg.type === 'snapshot-end') {
+      r.chain = r.chain.then(async () => {
+        if (r.skipped === true) return
+        if (r.failed || r.count !== msg.count) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records`)
+        await this.disk.finishInstall()
+        if (this.host.fixes.snapshotReceive !== true || this.receiving === r) this.receiving = undefined
+        this.afterInstall()
+        this.handle(this.replica.installed(r.index, r.entryTerm, this.now()))
+      }).catch(() => {
+        if (this.receiving === r) this.receiving = undefined
+        this.handle(this.replica.snapshotFailed(this.now()))
+      })
+      if (this.host.fixes.snapshotReceive === true) this.installChain = r.chain
+    }
+  }
+
+  /** For the settle condition: nothing of this incarnation is still moving. */
+  get idle (): boolean {
+    return this.sequencer.pending === 0 && this.receiving === undefined && this.device.inFlight === 0 && (this.tracker?.pending ?? 0) === 0
+  }
+}
