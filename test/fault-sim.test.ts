@@ -150,24 +150,24 @@ test(`random schedules (up to ${RUNS} seeds from ${FIRST_SEED}, ${BUDGET_MS} ms 
 })
 
 // ---------------------------------------------------------------------------------------------
-// Bugs found in src/replication/shell.ts (not ours to edit): the simulation ports the shell, and
-// with the proposed fix switched off it reproduces each one. test.failing: they pass once the
-// port reproduces nothing, i.e. after the fix landed in shell.ts and in sim-peer.ts' port (then
-// drop the switch and turn these into ordinary tests). A fourth fix (ProposedFixes
-// snapshotReceive) has no reproducing seed any more: it was found on seed 3 before the
-// ReplicaCore divergence fix changed the schedules (see docs/testing.md).
+// Bugs the simulation found in src/replication/shell.ts, now fixed there and in the port
+// (sim-peer.ts). Each switch in ProposedFixes turns one fix off again: these tests check that the
+// simulation still catches the bug without its fix (so the checker keeps guarding against it),
+// and that the same seed is clean with it. A fourth fix (snapshotReceive) has no reproducing seed
+// any more: it was found on seed 3 before the ReplicaCore divergence fix changed the schedules
+// (see docs/testing.md).
 
-test.failing('shell bug (gossip coalescing): a re-elected primary publishes stale and new entries in one frame every codec refuses (seed 111)', async t => {
-  const r = await runRandom(111, { fixes: { ...ALL_FIXES, gossipCoalesce: false } })
-  t.deepEqual(r.problems, [], `replay: ${replayCommand(111, { fixes: false })}`)
-})
+const REGRESSIONS: Array<[name: string, fix: keyof typeof ALL_FIXES, seed: number]> = [
+  ['gossip coalescing: a re-elected primary published stale and new entries in one frame every codec refuses', 'gossipCoalesce', 111],
+  ['store moved: a primary stepping down with an append in flight followed one entry short and never converged without new writes', 'storeMoved', 374],
+  ['stale snapshot: a snapshot judged against the replica core while a persist was on the disk replaced a newer store; a key went back', 'staleSnapshot', 772]
+]
 
-test.failing('shell bug (store moved): a primary stepping down with an append in flight follows one entry short and never converges without new writes (seed 374)', async t => {
-  const r = await runRandom(374, { fixes: { ...ALL_FIXES, storeMoved: false } })
-  t.deepEqual(r.problems, [], `replay: ${replayCommand(374, { fixes: false })}`)
-})
-
-test.failing('shell bug (stale snapshot): a snapshot judged against the replica core while a persist is on the disk replaces a newer store; a key goes back (seed 772)', async t => {
-  const r = await runRandom(772, { fixes: { ...ALL_FIXES, staleSnapshot: false } })
-  t.deepEqual(r.problems, [], `replay: ${replayCommand(772, { fixes: false })}`)
-})
+for (const [name, fix, seed] of REGRESSIONS) {
+  test(`regression (seed ${seed}), ${name}: caught without the fix, clean with it`, async t => {
+    const without = await runRandom(seed, { fixes: { ...ALL_FIXES, [fix]: false } })
+    t.true(without.problems.length > 0, `seed ${seed} no longer reproduces the ${fix} bug without its fix; pick a new seed with npm run test:sim -- --no-fixes`)
+    const withFix = await runRandom(seed)
+    t.deepEqual(withFix.problems, [], `replay: ${replayCommand(seed)}`)
+  })
+}

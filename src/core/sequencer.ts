@@ -25,8 +25,12 @@ export interface SequencerInit {
   maxBatchWrites: number
   /** Wall clock (ms since epoch), injected for tests. */
   now?: () => number
-  /** Term stamped on new entries. */
-  term?: () => number
+  /**
+   * Term stamped on new entries, asked once per batch; `undefined` when this peer may not write
+   * now (it is no longer the primary): the batch then fails with OperationFailedError and
+   * nothing of it is written. @default () => 0
+   */
+  term?: () => number | undefined
   commit?: CommitHook
   /** Called after a batch is durable (e.g. to schedule expiry). */
   onAppended?: (entries: LogEntry[]) => void
@@ -48,7 +52,7 @@ export class Sequencer {
   private readonly sync: boolean
   private readonly maxBatch: number
   private readonly now: () => number
-  private readonly term: () => number
+  private readonly term: () => number | undefined
   private readonly commit: CommitHook
   private readonly onAppended?: (entries: LogEntry[]) => void
   private readonly log?: Logger
@@ -120,12 +124,19 @@ export class Sequencer {
   private async write (batch: Pending[]): Promise<void> {
     let entries: LogEntry[]
     let results: CommandResult[]
+    const term = this.term()
+    if (term === undefined) {
+      // Deposed while these waited: stamping them with a term this peer does not lead could
+      // clash with the real primary's entries of that term.
+      for (const p of batch) p.reject(new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
+      return
+    }
     try {
       const keys = [...new Set(batch.map(p => p.command.key))]
       const found = await this.store.getMany(keys)
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
-      ;({ entries, results } = plan(batch.map(p => p.command), records, this.store.state, this.term(), this.now()))
+      ;({ entries, results } = plan(batch.map(p => p.command), records, this.store.state, term, this.now()))
       await this.store.append(entries, { sync: this.sync })
     } catch (err: any) {
       this.log?.error('batch of %d writes failed: %e', batch.length, err)

@@ -112,7 +112,9 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       sync: opts.fsync,
       maxBatchWrites: opts.maxBatchWrites,
       now: this.now,
-      term: () => this.arbiter?.view()?.term ?? 0,
+      // The term replication leads (not the arbiter's latest): entries of one term come only
+      // from that term's primary. Standalone: always 0.
+      term: () => this.replication !== undefined ? this.replication.writeTerm() : this.arbiter === undefined ? 0 : undefined,
       commit: async entries => { if (this.replication !== undefined) await this.replication.commit(entries) },
       onAppended: entries => { this.afterAppend(entries) },
       log: opts.logger.forComponent('kvgrid:sequencer')

@@ -85,6 +85,8 @@ interface Receiving {
   lastChunkAt: number
   chain: Promise<void>
   failed: boolean
+  /** Not ahead of the store once earlier persists landed: ignored. */
+  skipped?: boolean
 }
 
 /** Replication of one peer. start()/stop() lifecycle; the peer sets the role. */
@@ -106,6 +108,10 @@ export class Replication {
   private gossipAt = 0
   private readonly sendingSnapshot = new Set<string>()
   private applying: Promise<void> = Promise.resolve()
+  /** Replica persists handed to the store and not finished yet. */
+  private persistsInFlight = 0
+  /** Every snapshot-install step of every transfer, in order (one store install at a time). */
+  private installChain: Promise<void> = Promise.resolve()
   private readonly onGossip = (evt: CustomEvent<Message>): void => {
     const m = evt.detail
     if (m.topic !== this.topic || m.type !== 'signed') return
@@ -159,6 +165,15 @@ export class Replication {
     await this.messenger.stop()
   }
 
+  /**
+   * The term new entries are stamped with: the term this peer leads as primary (aligned with
+   * the arbiter first), or undefined when it is not the primary.
+   */
+  writeTerm (): number | undefined {
+    this.sync()
+    return this.tracker?.term
+  }
+
   /** Whether this replica holds everything `primary` announced (gates joining). */
   caughtUpWith (primary: string): boolean {
     return this.leader === primary && this.replica.caughtUp
@@ -169,6 +184,8 @@ export class Replication {
     this.tracker?.close()
     const { index, term: lastTerm } = this.init.store.state
     this.prev = { index, term: lastTerm }
+    // Entries pending from an earlier term as primary must not be glued to this term's batches.
+    this.gossip = undefined
     this.leader = self
     this.term = term
     this.tracker = new AckTracker({
@@ -232,10 +249,13 @@ export class Replication {
    */
   private queueGossip (msg: AppendMessage, bytes: number): void {
     const g = this.gossip
+    const continues = g !== undefined && g.msg.term === msg.term && g.msg.prevIndex + g.msg.entries.length === msg.prevIndex
     if (g === undefined) {
       this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
-    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES) {
-      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes } // too much to coalesce: start over
+    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES || !continues) {
+      // Too much to coalesce, or not the next batch of this term (a frame must be contiguous,
+      // or every receiver's codec refuses it): start over.
+      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
     } else {
       g.msg.entries.push(...msg.entries)
       g.bytes += bytes
@@ -293,6 +313,7 @@ export class Replication {
     for (const m of effects.send) if (this.leader !== undefined) this.send(this.leader, m)
     const run = effects.persist
     if (run === undefined) return
+    this.persistsInFlight++
     this.applying = this.applying.then(async () => {
       const replica = this.replica
       try {
@@ -314,7 +335,7 @@ export class Replication {
       const last = run[run.length - 1]
       this.init.onApplied(run)
       this.handle(this.replica.persisted(last.index, last.term, this.now()))
-    })
+    }).finally(() => { this.persistsInFlight-- })
   }
 
   /** Align the role with the arbiter's view (called on arbiter events and every tick). */
@@ -345,6 +366,16 @@ export class Replication {
         this.receiving = undefined
         this.handle(this.replica.snapshotFailed(now))
       }
+      return
+    }
+    const store = this.init.store
+    if (this.persistsInFlight === 0 && !store.installing && store.state.index !== this.replica.applied.index) {
+      // The store moved under an idle replica: an append this peer started as primary finished
+      // after it stepped down. Start again from where the store really is, or the replica would
+      // report a position one batch short (and spot the divergence only on the next write).
+      this.log('the store (index %d) moved under the replica (index %d); resyncing', store.state.index, this.replica.applied.index)
+      this.replica = this.freshReplica()
+      this.handle(this.replica.setLeader(this.leader, this.term, now))
       return
     }
     this.handle(this.replica.tick(now))
@@ -439,11 +470,24 @@ export class Replication {
         return
       }
       const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
-      const previous = this.receiving?.chain ?? Promise.resolve()
       this.receiving = r
-      r.chain = previous.then(async () => this.applying).then(async () => {
+      r.chain = this.installChain.then(async () => {
+        // Wait for every persist handed out so far (also ones queued meanwhile): the replica's
+        // applied index the check above used may lag what is already on its way to the store.
+        for (let i = 0; i < 1000; i++) {
+          const a = this.applying
+          await a
+          if (a === this.applying && this.persistsInFlight === 0) break
+        }
+        if (!this.replica.snapshotPending && this.init.store.state.index >= msg.index) {
+          // Not asked for and not ahead of the store after all: installing it would go back.
+          r.failed = r.skipped = true
+          if (this.receiving === r) this.receiving = undefined
+          return
+        }
         await this.init.store.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
       }).catch(err => { r.failed = true; this.log.error('snapshot install failed to begin: %e', err) })
+      this.installChain = r.chain
       this.init.onProgress?.({ phase: 'snapshot', done: 0, total: msg.keys })
       return
     }
@@ -458,13 +502,16 @@ export class Replication {
         r.count += records.length
         this.init.onProgress?.({ phase: 'snapshot', done: r.count, total: r.keys })
       }).catch(err => { r.failed = true; this.log.error('snapshot chunk failed: %e', err) })
+      this.installChain = r.chain
       return
     }
     if (msg.type === 'snapshot-end') {
       r.chain = r.chain.then(async () => {
+        if (r.skipped === true) return
         if (r.failed || r.count !== msg.count) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records`)
         await this.init.store.finishInstall()
-        this.receiving = undefined
+        // A newer transfer may have begun meanwhile: only this one's state is cleared.
+        if (this.receiving === r) this.receiving = undefined
         this.log('installed a snapshot at index %d (%d keys)', r.index, r.count)
         this.init.onInstalled()
         this.handle(this.replica.installed(r.index, r.entryTerm, this.now()))
@@ -473,6 +520,7 @@ export class Replication {
         if (this.receiving === r) this.receiving = undefined
         this.handle(this.replica.snapshotFailed(this.now()))
       })
+      this.installChain = r.chain
     }
   }
 }

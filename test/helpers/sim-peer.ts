@@ -180,7 +180,8 @@ export class SimPeer {
       sync: true,
       maxBatchWrites,
       now: () => EPOCH_MS + this.host.now(),
-      term: () => this.view()?.term ?? 0,
+      // As in peer.ts: the term replication leads (Replication.writeTerm), undefined if not primary.
+      term: () => { this.sync(); return this.tracker?.term },
       commit: async entries => { await this.commit(entries) },
       onAppended: entries => { this.afterAppend(entries) }
     })
