@@ -239,6 +239,9 @@ test('removing a silent secondary releases the write waiting on it', t => {
 test('a lagging member is listed for a direct repair push, at most once per interval', t => {
   const tracker = new AckTracker({ term: 1, members: ['a'], lastIndex: 10, timeoutMs: 1000, repairAfterMs: 60, now: 0 })
   tracker.track(12, 0, () => {}, () => {})
+  // Sent but not yet durable locally: nothing to repair from yet.
+  t.deepEqual(tracker.tick(61), [])
+  tracker.appended(12)
   t.deepEqual(tracker.tick(30), [])
   t.deepEqual(tracker.tick(61), [{ member: 'a', from: 11 }])
   t.deepEqual(tracker.tick(80), [])
@@ -336,6 +339,7 @@ async function schedule (seed: number): Promise<string | undefined> {
       const msg: AppendMessage = { type: 'append', term: 1, prevIndex: prev.index, prevTerm: prev.term, entries: es }
       prev = { index: es.at(-1)!.index, term: 1 }
       tracker.track(prev.index, now, () => { acked++ }, () => { failedBatches++ })
+      tracker.appended(prev.index)
       for (const m of members) net(m, msg)
     }
     for (const need of tracker.tick(now)) {

@@ -5,8 +5,9 @@
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
-import { createPeer } from '../src/index.js'
-import type { Peer, PeerOptions, PeerInternals } from '../src/index.js'
+import { join } from 'node:path'
+import { createPeer, LevelStore } from '../src/index.js'
+import type { LogEntry, Peer, PeerOptions, PeerInternals } from '../src/index.js'
 import { OperationFailedError, ReadTimeoutError } from '../src/errors.js'
 import { tempDir } from './helpers/tmp.js'
 import { waitFor } from './helpers/wait.js'
@@ -138,4 +139,70 @@ test('expiry deletes are issued by the primary and replicated like any write', a
   const revision = primary.status().revision
   await waitFor(() => secondaries[0].status().revision === revision && secondaries[0].status().keys === 0, 'the delete on the secondary', 10_000)
   t.is(await secondaries[0].get('ttl', { atRevision: revision - 1 }), undefined, 'expired, so never returned')
+})
+
+/** LevelStore whose appends fail on demand (before anything is written). */
+class FailingStore extends LevelStore {
+  failures = 0
+  always = false
+  override async append (entries: LogEntry[], options?: { sync?: boolean }): Promise<void> {
+    if (entries.length > 0 && (this.always || this.failures > 0)) {
+      this.failures = Math.max(0, this.failures - 1)
+      throw new Error('injected disk failure')
+    }
+    return await super.append(entries, options)
+  }
+}
+
+/** A three-peer cluster whose founder (the primary) writes through a FailingStore. */
+async function clusterWithFailingPrimary (t: ExecutionContext): Promise<{ primary: Peer, store: FailingStore, secondaries: Peer[] }> {
+  const dir = await tempDir(t)
+  const store = new FailingStore({ location: join(dir, 'db'), dataDir: dir })
+  const primary = await createPeer({ dataDir: dir, listen: LISTEN, fsync: false, mdns: false }, { store })
+  t.teardown(async () => { await primary.stop() })
+  await primary.ready({ signal: AbortSignal.timeout(20_000) })
+  const secondaries = [await peer(t, { bootstrap: primary.multiaddrs }), await peer(t, { bootstrap: primary.multiaddrs })]
+  await waitFor(() => [primary, ...secondaries].every(p => p.status().members.length === 3), '3 members everywhere', 20_000)
+  t.is(primary.status().role, 'primary')
+  return { primary, store, secondaries }
+}
+
+test('the primary\'s own append failing for a moment is retried with the same entries: the write is acked, nothing is skipped or doubled', async t => {
+  const { primary, store, secondaries } = await clusterWithFailingPrimary(t)
+  const before = (await primary.set('a', '1')).revision
+  store.failures = 2
+  const r = await primary.set('b', '2')
+  t.true(r.ok)
+  t.is(r.revision, before + 1)
+  t.is(store.failures, 0, 'both injected failures were hit')
+  const after = await primary.set('c', '3')
+  t.is(after.revision, before + 2)
+  for (const s of secondaries) {
+    await waitFor(() => s.status().revision === after.revision, 'the secondary to catch up')
+    t.is(text((await s.get('b'))?.value), '2')
+    t.is((await s.get('b'))?.revision, r.revision)
+  }
+})
+
+test('a primary whose disk keeps failing fails the write, stops taking part (fail-stop), and the others elect a primary that takes writes', async t => {
+  t.timeout(60_000)
+  const { primary, store, secondaries } = await clusterWithFailingPrimary(t)
+  await primary.set('a', '1')
+  store.always = true
+  const err = await t.throwsAsync(primary.set('b', '2'), { instanceOf: OperationFailedError })
+  t.regex(err?.message ?? '', /write failed in storage: injected disk failure/)
+  await waitFor(() => primary.status().role === 'joining', 'the failing primary to stop taking part', 10_000)
+  // Later writes on it are refused at once, typed.
+  await t.throwsAsync(primary.set('c', '3'), { code: 'CLUSTER_UNAVAILABLE' } as any)
+  // Reads still work on it.
+  t.is(text((await primary.get('a'))?.value), '1')
+  await waitFor(() => secondaries.some(s => s.status().role === 'primary'), 'a new primary among the others', 20_000)
+  const next = secondaries.find(s => s.status().role === 'primary') as Peer
+  const other = secondaries.find(s => s !== next) as Peer
+  const w = await other.set('d', '4')
+  t.true(w.ok)
+  await waitFor(() => next.status().revision === other.status().revision && other.status().revision >= w.revision, 'the two to agree')
+  // The failed write was sent before the local append failed: it is on both others or on neither.
+  t.is(text((await next.get('b'))?.value), text((await other.get('b'))?.value))
+  t.is(text((await next.get('a'))?.value), '1')
 })

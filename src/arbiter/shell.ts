@@ -176,6 +176,21 @@ export class ArbiterShell {
     return this.core?.membership.members ?? []
   }
 
+  /**
+   * Stop taking part for good (until restart), as when the state cannot be persisted: no more
+   * messages, votes or heartbeats; the others evict this peer and elect without it.
+   */
+  failStop (err: Error): void {
+    const core = this.core
+    if (core === undefined || this.failure !== undefined) return
+    this.failure = err
+    this.log.error('the arbiter stops: %e', err)
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    const s = core.status(this.now())
+    this.init.onEvent({ type: 'role', role: 'joining', previous: s.role, term: s.term })
+  }
+
   /** The error that stopped the arbiter, if its state could not be persisted. */
   get failed (): Error | undefined {
     return this.failure

@@ -4,17 +4,31 @@
  * `maxBatchWrites`), reads the records those commands name, plans them with the pure
  * {@link plan}, and appends the resulting entries in one atomic store batch (group commit).
  *
- * After a batch is durable, the `commit` hook decides when its writes are acknowledged. Alone,
- * that is at once; with replication it is when every member confirmed it. The hook's promise is
- * not awaited by the pump, so the next batch is written while the previous waits (pipelining).
+ * The `commit` hook decides when a batch's writes are acknowledged: alone, at once; with
+ * replication, when every member confirmed it. It is called as soon as the batch is planned, so
+ * the members persist it while this peer does (Raft: a leader writes its own log in parallel with
+ * AppendEntries); a write is answered only once both its local append and the hook are done.
+ * The hook's promise is not awaited by the pump, so the next batch is written while the previous
+ * waits (pipelining).
+ *
+ * A local append that fails after the batch was handed to the hook is retried with the same
+ * entries (every {@link PERSIST_RETRY_MS}), since the members may already hold them and the next
+ * batch must not reuse their indexes. If it still fails after {@link PERSIST_GIVE_UP_MS}, or this
+ * peer stops leading the batch's term, the batch fails and the sequencer fail-stops: `onFatal`
+ * is called and every later write is refused, so the peer can step aside for one that can write.
  */
 import type { Logger } from '@libp2p/logger'
-import { AbortError, OperationFailedError, PeerStoppedError } from '../errors.js'
+import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
 import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
 import type { Command, CommandResult } from './evaluate.js'
 
-/** Decides when durable entries are acknowledged; rejects to fail them. */
+/** Wait between retries of a failed local append of entries already handed to the commit hook. */
+export const PERSIST_RETRY_MS = 50
+/** How long such an append is retried before the sequencer fail-stops. */
+export const PERSIST_GIVE_UP_MS = 1000
+
+/** Decides when entries are acknowledged (called before they are durable locally); rejects to fail them. */
 export type CommitHook = (entries: LogEntry[]) => Promise<void>
 
 /** Options of {@link Sequencer}. */
@@ -31,9 +45,18 @@ export interface SequencerInit {
    * nothing of it is written. @default () => 0
    */
   term?: () => number | undefined
+  /**
+   * Replication. When given, each batch is handed to it before (and persisted locally while) it
+   * is appended; see the file header for failures. @default none: acknowledged once durable
+   */
   commit?: CommitHook
   /** Called after a batch is durable (e.g. to schedule expiry). */
   onAppended?: (entries: LogEntry[]) => void
+  /**
+   * Called once when a batch already handed to `commit` cannot be appended locally (see the file
+   * header); the sequencer then refuses every write.
+   */
+  onFatal?: (err: Error) => void
   log?: Logger
 }
 
@@ -54,8 +77,13 @@ export class Sequencer {
   private readonly now: () => number
   private readonly term: () => number | undefined
   private readonly commit: CommitHook
+  /** A commit hook was given: batches are handed to it before the local append. */
+  private readonly replicated: boolean
   private readonly onAppended?: (entries: LogEntry[]) => void
+  private readonly onFatal?: (err: Error) => void
   private readonly log?: Logger
+  /** Set when a batch handed to `commit` could not be appended: every write is refused. */
+  private fatal: Error | undefined
   private queue: Pending[] = []
   private pumping: Promise<void> | undefined
   private stopped = false
@@ -68,7 +96,9 @@ export class Sequencer {
     this.now = init.now ?? Date.now
     this.term = init.term ?? (() => 0)
     this.commit = init.commit ?? (async () => {})
+    this.replicated = init.commit !== undefined
     this.onAppended = init.onAppended
+    this.onFatal = init.onFatal
     this.log = init.log
   }
 
@@ -84,6 +114,7 @@ export class Sequencer {
    */
   async submit (command: Command, id: string, signal?: AbortSignal): Promise<CommandResult> {
     if (this.stopped) throw new PeerStoppedError()
+    if (this.fatal !== undefined) throw new StorageError(`this peer cannot write: ${this.fatal.message}`, { cause: this.fatal })
     if (signal?.aborted === true) throw new AbortError()
     return new Promise<CommandResult>((resolve, reject) => {
       const p: Pending = { command, id, resolve, reject }
@@ -122,8 +153,10 @@ export class Sequencer {
   }
 
   private async write (batch: Pending[]): Promise<void> {
-    let entries: LogEntry[]
-    let results: CommandResult[]
+    if (this.fatal !== undefined) {
+      for (const p of batch) p.reject(new StorageError(`this peer cannot write: ${this.fatal.message}`, { cause: this.fatal }))
+      return
+    }
     const term = this.term()
     if (term === undefined) {
       // Deposed while these waited: stamping them with a term this peer does not lead could
@@ -131,20 +164,49 @@ export class Sequencer {
       for (const p of batch) p.reject(new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
       return
     }
+    let entries: LogEntry[]
+    let results: CommandResult[]
     try {
       const keys = [...new Set(batch.map(p => p.command.key))]
       const found = await this.store.getMany(keys)
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
       ;({ entries, results } = plan(batch.map(p => p.command), records, this.store.state, term, this.now()))
-      await this.store.append(entries, { sync: this.sync })
     } catch (err: any) {
       this.log?.error('batch of %d writes failed: %e', batch.length, err)
       for (const p of batch) p.reject(new OperationFailedError(`write failed in storage: ${err?.message ?? err}`, p.id, { cause: err }))
       return
     }
-    if (entries.length > 0) this.onAppended?.(entries)
-    const acked = entries.length > 0 ? this.commit(entries) : Promise.resolve()
+    if (entries.length === 0) {
+      // Every condition failed: nothing to write, the answers hold as they are.
+      batch.forEach((p, i) => { p.resolve(results[i]) })
+      return
+    }
+    let acked: Promise<void>
+    let failure: Error | undefined
+    if (this.replicated) {
+      // Hand the batch to replication first: the members persist it while this peer does.
+      acked = this.commit(entries)
+      acked.catch(() => {}) // answered below, once the local append is settled
+      failure = await this.persist(entries, term)
+    } else {
+      try {
+        await this.store.append(entries, { sync: this.sync })
+      } catch (err: any) {
+        // Nothing was sent anywhere: the batch fails, the next one starts afresh.
+        this.log?.error('batch of %d writes failed: %e', batch.length, err)
+        for (const p of batch) p.reject(new OperationFailedError(`write failed in storage: ${err?.message ?? err}`, p.id, { cause: err }))
+        return
+      }
+      acked = this.commit(entries)
+    }
+    if (failure !== undefined) {
+      for (const p of batch) {
+        p.reject(new OperationFailedError(`write failed in storage: ${failure.message}; its entry may still reach the other members and be applied there`, p.id, { cause: failure }))
+      }
+      return
+    }
+    this.onAppended?.(entries)
     const done = acked.then(
       () => { batch.forEach((p, i) => p.resolve(results[i])) },
       (err: any) => {
@@ -157,6 +219,36 @@ export class Sequencer {
       })
     this.inflight.add(done)
     void done.finally(() => this.inflight.delete(done))
+  }
+
+  /**
+   * Append `entries` durably; undefined when done. They were already handed to the commit hook,
+   * so a failure is retried with the same entries; past the give-up time, or once this peer no
+   * longer leads `term`, the sequencer fail-stops and the error is returned.
+   */
+  private async persist (entries: LogEntry[], term: number): Promise<Error | undefined> {
+    const started = Date.now()
+    for (;;) {
+      try {
+        await this.store.append(entries, { sync: this.sync })
+        return undefined
+      } catch (e: any) {
+        const err = e instanceof Error ? e : new Error(String(e))
+        const first = entries[0].index
+        const last = entries[entries.length - 1].index
+        if (this.stopped || this.term() !== term || Date.now() - started >= PERSIST_GIVE_UP_MS || this.store.state.index !== first - 1) {
+          this.log?.error('entries %d..%d could not be appended; this peer stops writing: %e', first, last, err)
+          if (this.fatal === undefined) {
+            this.fatal = err
+            for (const p of this.queue.splice(0)) p.reject(new StorageError(`this peer cannot write: ${err.message}`, { cause: err }))
+            this.onFatal?.(err)
+          }
+          return err
+        }
+        this.log?.error('appending entries %d..%d failed; retrying: %e', first, last, err)
+        await new Promise(resolve => setTimeout(resolve, PERSIST_RETRY_MS))
+      }
+    }
   }
 
   /** Refuse new writes, then wait until every queued write is committed and answered. */

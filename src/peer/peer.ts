@@ -115,8 +115,12 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       // The term replication leads (not the arbiter's latest): entries of one term come only
       // from that term's primary. Standalone: always 0.
       term: () => this.replication !== undefined ? this.replication.writeTerm() : this.arbiter === undefined ? 0 : undefined,
-      commit: async entries => { if (this.replication !== undefined) await this.replication.commit(entries) },
-      onAppended: entries => { this.afterAppend(entries) },
+      ...(opts.standalone ? {} : { commit: async (entries: LogEntry[]) => { if (this.replication !== undefined) await this.replication.commit(entries) } }),
+      onFatal: err => { this.failStop(err) },
+      onAppended: entries => {
+        this.replication?.appended(entries)
+        this.afterAppend(entries)
+      },
       log: opts.logger.forComponent('kvgrid:sequencer')
     })
     this.expiry = new ExpirySweeper({
@@ -572,6 +576,17 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     const info: MemberInfo = { peerId, role: peerId === primary ? 'primary' : 'secondary', addrs }
     if (lastSeenMs !== undefined) info.lastSeenMs = lastSeenMs
     return info
+  }
+
+  /**
+   * This peer could not append a batch it had already sent to the members: it must not write
+   * again in this term (the next batch would reuse those indexes), so it stops taking part
+   * (fail-stop, like an arbiter that cannot persist): the others evict it and elect a primary.
+   * Reads keep working; a restart brings it back.
+   */
+  private failStop (err: Error): void {
+    this.log.error('storage failed on the write path; this peer stops taking part in the cluster until restarted: %e', err)
+    this.arbiter?.failStop(err)
   }
 
   /**

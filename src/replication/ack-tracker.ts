@@ -74,7 +74,7 @@ export class AckTracker {
     }
   }
 
-  /** Index of the primary's last appended entry. */
+  /** Index of the primary's last entry appended durably (what repair and Needs can serve). */
   get lastIndex (): number {
     return this.last
   }
@@ -95,17 +95,26 @@ export class AckTracker {
   }
 
   /**
-   * A batch ending at `last` was appended locally: resolve once every current member acked it,
-   * or reject with the unconfirmed members at `now + timeoutMs`.
+   * A batch ending at `last` was sent to the members (it may still be on its way to the local
+   * disk): resolve once every current member acked it, or reject with the unconfirmed members at
+   * `now + timeoutMs`. Call {@link appended} once it is durable locally.
    */
   track (last: number, now: number, resolve: () => void, reject: (unconfirmed: string[]) => void): void {
-    this.last = Math.max(this.last, last)
     const waiting = new Set([...this.members].filter(m => this.ackedBy(m) < last))
     if (waiting.size === 0) {
       resolve()
       return
     }
     this.waiters.push({ last, waiting, deadline: now + this.timeoutMs, resolve, reject })
+  }
+
+  /**
+   * The primary's log is durable up to `last`. Only entries up to there are repaired, announced
+   * to new members and counted as a new member's starting point: a Need is answered from the
+   * store, which must already hold them.
+   */
+  appended (last: number): void {
+    this.last = Math.max(this.last, last)
   }
 
   /** A cumulative ack from `member`. Acks of other terms' entries are ignored. */

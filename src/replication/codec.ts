@@ -77,7 +77,7 @@ function decode (bytes: Uint8Array): ReplicationMessage {
         if (e.index !== expect) throw new DecodeError(`entry ${e.index} does not follow ${expect - 1}`)
         if (e.term > term) throw new DecodeError(`entry ${e.index} has term ${e.term} above the sender's ${term}`)
         for (const m of e.mutations) {
-          if (m.key.length === 0 || new TextEncoder().encode(m.key).length > MAX_KEY_BYTES) throw new DecodeError('bad key in entry')
+          if (m.key.length === 0 || Buffer.byteLength(m.key, 'utf8') > MAX_KEY_BYTES) throw new DecodeError('bad key in entry')
         }
         entries.push(e)
         expect++
@@ -123,6 +123,24 @@ function decode (bytes: Uint8Array): ReplicationMessage {
   }
   r.end()
   return msg
+}
+
+/**
+ * The header of an append frame — sender's term and the last index it carries — without
+ * decoding its entries; undefined for any other (or a malformed) frame. Lets a replica drop a
+ * gossiped append it already holds at the cost of a few varints instead of every entry.
+ */
+export function peekAppend (bytes: Uint8Array): { term: number, last: number } | undefined {
+  try {
+    const r = new Reader(bytes)
+    if (r.u8() !== T_APPEND) return undefined
+    const term = r.varint()
+    const prevIndex = r.varint()
+    r.varint()
+    return { term, last: prevIndex + r.varint() }
+  } catch {
+    return undefined
+  }
 }
 
 /** Decode a frame into a typed verdict; never throws. */

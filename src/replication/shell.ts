@@ -24,7 +24,7 @@ import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
 import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import { AckTracker } from './ack-tracker.js'
-import { decodeMessage, encodeMessage } from './codec.js'
+import { decodeMessage, encodeMessage, peekAppend } from './codec.js'
 import {
   MAX_BATCH_BYTES, MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
   REPLICATE_PROTOCOL, SNAPSHOT_CHUNK_RECORDS, updatesTopic
@@ -115,6 +115,11 @@ export class Replication {
   private readonly onGossip = (evt: CustomEvent<Message>): void => {
     const m = evt.detail
     if (m.topic !== this.topic || m.type !== 'signed') return
+    // Members usually hold a gossiped batch already (the direct stream is faster): skip decoding
+    // it when it ends at or below what this replica applied from the same term's primary (log
+    // matching: then the replica's log equals the primary's up to there).
+    const head = peekAppend(m.data)
+    if (head !== undefined && (this.tracker !== undefined || (head.last <= this.replica.applied.index && head.term === this.replica.applied.term))) return
     this.receive(m.from.toString(), m.data)
   }
 
@@ -172,6 +177,15 @@ export class Replication {
   writeTerm (): number | undefined {
     this.sync()
     return this.tracker?.term
+  }
+
+  /**
+   * Sequencer hook (primary): entries handed to {@link commit} are now durable locally, so
+   * repair pushes and Need answers may serve them.
+   */
+  appended (entries: LogEntry[]): void {
+    const last = entries[entries.length - 1]
+    if (last !== undefined && last.term === this.tracker?.term) this.tracker.appended(last.index)
   }
 
   /** Whether this replica holds everything `primary` announced (gates joining). */

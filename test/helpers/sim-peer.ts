@@ -183,7 +183,12 @@ export class SimPeer {
       // As in peer.ts: the term replication leads (Replication.writeTerm), undefined if not primary.
       term: () => { this.sync(); return this.tracker?.term },
       commit: async entries => { await this.commit(entries) },
-      onAppended: entries => { this.afterAppend(entries) }
+      onAppended: entries => {
+        // As in peer.ts: Replication.appended, then afterAppend.
+        const last = entries[entries.length - 1]
+        if (last !== undefined && last.term === this.tracker?.term) this.tracker.appended(last.index)
+        this.afterAppend(entries)
+      }
     })
   }
 
