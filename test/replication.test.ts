@@ -199,6 +199,8 @@ test('a primary whose disk keeps failing fails the write, stops taking part (fai
   await waitFor(() => secondaries.some(s => s.status().role === 'primary'), 'a new primary among the others', 20_000)
   const next = secondaries.find(s => s.status().role === 'primary') as Peer
   const other = secondaries.find(s => s !== next) as Peer
+  // Writes resume once the silent peer is evicted (every member must ack).
+  await waitFor(() => next.status().members.length === 2, 'the failed peer to be evicted', 20_000)
   const w = await other.set('d', '4')
   t.true(w.ok)
   await waitFor(() => next.status().revision === other.status().revision && other.status().revision >= w.revision, 'the two to agree')

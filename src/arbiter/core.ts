@@ -342,6 +342,16 @@ export class ArbiterCore {
   }
 
   /**
+   * The shell's Join gate opened for `target` (replication caught up): a joining peer whose
+   * join target it is sends Join now rather than on its next hello round.
+   */
+  retryJoin (target: string, now: number): void {
+    if (this.left || this.leaving || this.currentRole !== 'joining' || this.joinTarget !== target) return
+    this.nextHelloAt = now + this.options.helloIntervalMs
+    this.sendJoin(target)
+  }
+
+  /**
    * Operator override for a cluster that lost its majority (one survivor of two, say): make this
    * peer the sole member and primary of a **new** cluster id, in a new term, without any vote.
    * Refused (with the reason returned) unless this peer is a member, not leaving, not primary,

@@ -171,6 +171,13 @@ export class ArbiterShell {
     return { self: core.self, role: core.role, term: core.term, primary: core.primary, handover: core.handingOverTo, joining: core.joining }
   }
 
+  /** A joining peer caught up with `primary`: send the held-back Join now. */
+  joinNow (primary: string): void {
+    if (this.core === undefined || this.failure !== undefined) return
+    this.core.retryJoin(primary, this.now())
+    this.flush()
+  }
+
   /** Current members (primary included). */
   members (): string[] {
     return this.core?.membership.members ?? []

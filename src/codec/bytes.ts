@@ -29,15 +29,24 @@ export function fromUtf8 (bytes: Uint8Array): string {
   }
 }
 
+/** Bytes of the unsigned varint (LEB128) encoding of `n`. */
+export function varintLength (n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    len++
+  }
+  return len
+}
+
 /** Growable byte buffer with typed appends. */
 export class Writer {
   private buf: Uint8Array
-  private view: DataView
   private pos = 0
 
+  /** `capacity`: the initial size; an exact estimate saves the copy in {@link finish}. */
   constructor (capacity = 64) {
-    this.buf = new Uint8Array(capacity)
-    this.view = new DataView(this.buf.buffer)
+    this.buf = new Uint8Array(Math.max(1, capacity))
   }
 
   private ensure (n: number): void {
@@ -47,7 +56,6 @@ export class Writer {
     const next = new Uint8Array(size)
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
-    this.view = new DataView(next.buffer)
   }
 
   /** One byte. */
@@ -59,7 +67,7 @@ export class Writer {
 
   /** Unsigned varint (LEB128) of a safe non-negative integer. */
   varint (n: number): this {
-    this.ensure(8)
+    if (this.pos + 8 > this.buf.length) this.ensure(varintLength(n))
     while (n >= 0x80) {
       this.buf[this.pos++] = (n % 0x80) | 0x80
       n = Math.floor(n / 0x80)
@@ -71,16 +79,27 @@ export class Writer {
   /** Fixed 8-byte big-endian unsigned integer (sorts bytewise like the number). */
   u64 (n: number): this {
     this.ensure(8)
-    this.view.setUint32(this.pos, Math.floor(n / TWO_32))
-    this.view.setUint32(this.pos + 4, n >>> 0)
-    this.pos += 8
+    const b = this.buf
+    const p = this.pos
+    const hi = Math.floor(n / TWO_32)
+    const lo = n >>> 0
+    b[p] = hi >>> 24
+    b[p + 1] = (hi >>> 16) & 0xff
+    b[p + 2] = (hi >>> 8) & 0xff
+    b[p + 3] = hi & 0xff
+    b[p + 4] = lo >>> 24
+    b[p + 5] = (lo >>> 16) & 0xff
+    b[p + 6] = (lo >>> 8) & 0xff
+    b[p + 7] = lo & 0xff
+    this.pos = p + 8
     return this
   }
 
   /** Fixed 2-byte big-endian unsigned integer. */
   u16 (n: number): this {
     this.ensure(2)
-    this.view.setUint16(this.pos, n)
+    this.buf[this.pos] = (n >>> 8) & 0xff
+    this.buf[this.pos + 1] = n & 0xff
     this.pos += 2
     return this
   }
@@ -103,9 +122,12 @@ export class Writer {
     return this.bytes(encoder.encode(s))
   }
 
-  /** The bytes written so far (a copy sized exactly). */
+  /**
+   * The bytes written so far, sized exactly: the buffer itself when it is full (the writer must
+   * not be used afterwards), else a copy.
+   */
   finish (): Uint8Array {
-    return this.buf.slice(0, this.pos)
+    return this.pos === this.buf.length ? this.buf : this.buf.slice(0, this.pos)
   }
 }
 

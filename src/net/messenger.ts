@@ -14,7 +14,7 @@
 import type { Logger } from '@libp2p/logger'
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { Writer } from '../codec/bytes.js'
+import { Writer, varintLength } from '../codec/bytes.js'
 import { FrameDecoder } from './frames.js'
 import type { KvNode } from '../node/node.js'
 
@@ -83,7 +83,7 @@ export class Messenger {
     let out = this.outbound.get(to)
     if (out === undefined) this.outbound.set(to, out = { queue: [], waitingDrain: false })
     if (out.queue.length >= this.maxQueued) return false
-    out.queue.push(new Writer(payload.length + 4).bytes(payload).finish())
+    out.queue.push(new Writer(varintLength(payload.length) + payload.length).bytes(payload).finish())
     this.flush(to, out)
     return true
   }

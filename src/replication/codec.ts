@@ -13,7 +13,7 @@
  * typed verdict and never throws; it also checks that an append's entries are consecutive and
  * follow prevIndex, so a replica never has to trust a malformed batch.
  */
-import { DecodeError, Reader, Writer } from '../codec/bytes.js'
+import { DecodeError, Reader, Writer, utf8, varintLength } from '../codec/bytes.js'
 import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord } from '../store/codec.js'
 import type { StoredRecord } from '../store/types.js'
 import type { ReplicationMessage } from './types.js'
@@ -30,12 +30,26 @@ const MAX_KEY_BYTES = 1024
 
 /** Encode a replication message. */
 export function encodeMessage (m: ReplicationMessage): Uint8Array {
+  if (m.type === 'append') {
+    // Sized exactly up front: an append can carry megabytes, so no growing and no final copy.
+    const encoded = m.entries.map(e => encodeLogEntry(e))
+    let size = 1 + varintLength(m.term) + varintLength(m.prevIndex) + varintLength(m.prevTerm) + varintLength(encoded.length)
+    for (const b of encoded) size += varintLength(b.length) + b.length
+    const w = new Writer(size).u8(T_APPEND).varint(m.term).varint(m.prevIndex).varint(m.prevTerm).varint(encoded.length)
+    for (const b of encoded) w.bytes(b)
+    return w.finish()
+  }
+  if (m.type === 'snapshot-chunk') {
+    const keys = m.records.map(([k]) => utf8(k))
+    const records = m.records.map(([, r]) => encodeRecord(r))
+    let size = 1 + varintLength(m.term) + varintLength(records.length)
+    for (let i = 0; i < records.length; i++) size += varintLength(keys[i].length) + keys[i].length + varintLength(records[i].length) + records[i].length
+    const w = new Writer(size).u8(T_SNAP_CHUNK).varint(m.term).varint(records.length)
+    for (let i = 0; i < records.length; i++) w.bytes(keys[i]).bytes(records[i])
+    return w.finish()
+  }
   const w = new Writer(64)
   switch (m.type) {
-    case 'append':
-      w.u8(T_APPEND).varint(m.term).varint(m.prevIndex).varint(m.prevTerm).varint(m.entries.length)
-      for (const e of m.entries) w.bytes(encodeLogEntry(e))
-      break
     case 'ack':
       w.u8(T_ACK).varint(m.term).varint(m.index).varint(m.entryTerm)
       break
@@ -44,10 +58,6 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
       break
     case 'snapshot-begin':
       w.u8(T_SNAP_BEGIN).varint(m.term).varint(m.index).varint(m.entryTerm).varint(m.revision).varint(m.keys)
-      break
-    case 'snapshot-chunk':
-      w.u8(T_SNAP_CHUNK).varint(m.term).varint(m.records.length)
-      for (const [k, r] of m.records) w.string(k).bytes(encodeRecord(r))
       break
     case 'snapshot-end':
       w.u8(T_SNAP_END).varint(m.term).varint(m.count)

@@ -65,6 +65,11 @@ export interface ReplicationInit {
   onInstalled: () => void
   onProgress?: (p: CatchUpProgress) => void
   /**
+   * The primary said "your log ends here" (an empty append) and the replica holds all of it: a
+   * joining peer may ask to join at once instead of on its next hello round.
+   */
+  onCaughtUp?: (primary: string) => void
+  /**
    * The arbiter's view: this peer's id, role, term, the primary (or, while joining, the primary
    * it is joining) and the members. Replication follows it on every tick and on `sync()`.
    */
@@ -304,6 +309,9 @@ export class Replication {
         if (verdict !== 'accepted' && verdict !== 'diverged') this.log.trace('append from %s: %s', from, verdict)
         if (verdict === 'diverged') this.log('log diverged from primary %s at index %d: asking for a snapshot', from, this.replica.applied.index)
         this.handle(effects)
+        // Only an empty append is the primary saying "your log ends here": a full frame of a
+        // longer answer is not, so the join nudge must not fire on one (it would join early).
+        if (msg.entries.length === 0 && this.tracker === undefined && this.leader === from && this.replica.caughtUp) this.init.onCaughtUp?.(from)
         const behind = this.replica.primaryLast - this.replica.applied.index
         if (behind > 1000) this.init.onProgress?.({ phase: 'delta', done: this.replica.applied.index, total: this.replica.primaryLast })
         break

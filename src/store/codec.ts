@@ -10,7 +10,7 @@
  *
  * u64 keys are big-endian so LevelDB's bytewise order is numeric order.
  */
-import { DecodeError, Reader, Writer, fromUtf8, utf8 } from '../codec/bytes.js'
+import { DecodeError, Reader, Writer, fromUtf8, utf8, varintLength } from '../codec/bytes.js'
 import type { LogEntry, LogPosition, Mutation, StoreState, StoredRecord } from './types.js'
 
 const P_DATA = 0x64
@@ -37,8 +37,11 @@ export const DATA_START = Uint8Array.of(P_DATA)
 
 /** Encode a record, or a tombstone at `revision` when `record` is undefined. */
 export function encodeRecord (record: StoredRecord): Uint8Array {
-  const w = new Writer(record.value.length + 24)
   const hasExp = record.expiresAt !== undefined
+  // Sized exactly, so `finish` hands over the buffer without a copy.
+  const size = 1 + varintLength(record.revision) + varintLength(record.createRevision) + varintLength(record.version) +
+    (hasExp ? varintLength(record.expiresAt as number) : 0) + record.value.length
+  const w = new Writer(size)
   w.u8(hasExp ? F_EXPIRY : 0).varint(record.revision).varint(record.createRevision).varint(record.version)
   if (hasExp) w.varint(record.expiresAt as number)
   return w.raw(record.value).finish()
@@ -158,7 +161,8 @@ export function decodeState (bytes: Uint8Array): StoreState {
 
 /** LevelDB key of a data record. */
 export function dataKey (key: string): Uint8Array {
-  return new Writer(key.length * 3 + 1).u8(P_DATA).raw(utf8(key)).finish()
+  const kb = utf8(key)
+  return new Writer(kb.length + 1).u8(P_DATA).raw(kb).finish()
 }
 
 /**
@@ -257,5 +261,6 @@ export function decodePosition (bytes: Uint8Array): LogPosition {
 
 /** LevelDB key of a meta value. */
 export function metaKey (name: string): Uint8Array {
-  return new Writer(name.length + 1).u8(P_META).raw(utf8(name)).finish()
+  const nb = utf8(name)
+  return new Writer(nb.length + 1).u8(P_META).raw(nb).finish()
 }
