@@ -79,12 +79,14 @@ export interface PeerOptions {
    */
   leaveTimeoutMs?: number
   /**
-   * Operator override at start: if no primary appears within 2 × the election timeout, call
-   * `forcePrimary()` (this peer becomes sole member and primary of a new cluster id). Only for
-   * a cluster that lost its majority for good; see docs/operations.md for the risk.
-   * @default false
+   * Operator override at start, one-shot by construction: the id of the cluster (`status().
+   * clusterId`) this peer may force itself out of. If this peer is in that cluster and no primary
+   * appears within 2 × the election timeout, it calls `forcePrimary()` and becomes sole member
+   * and primary of a new cluster id — so the option does nothing on later starts, even if left in
+   * place. Only for a cluster that lost its majority for good; see docs/operations.md.
+   * @default undefined (never force)
    */
-  forcePrimary?: boolean
+  forcePrimary?: string
   /** Logger factory (libp2p's ComponentLogger); debug output is enabled with DEBUG=kvgrid:*. */
   logger?: ComponentLogger
 }
@@ -105,7 +107,7 @@ export interface ResolvedOptions {
   mdns: boolean
   arbiter: Omit<ArbiterOptions, 'cluster' | 'requireSeed'>
   leaveTimeoutMs: number
-  forcePrimary: boolean
+  forcePrimary: string | undefined
   ackTimeoutMs: number
   minRevisionTimeoutMs: number
   logger: ComponentLogger
@@ -122,7 +124,6 @@ export const DEFAULTS = {
   cluster: 'kvgrid',
   mdns: true,
   leaveTimeoutMs: 2000,
-  forcePrimary: false,
   ackTimeoutMs: 1000,
   minRevisionTimeoutMs: 5000
 } as const
@@ -131,6 +132,14 @@ function positiveInt (name: string, value: unknown, fallback: number, max = Numb
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
     throw new InvalidArgumentError(`option ${name} must be an integer from 1 to ${max}, got ${String(value)}`)
+  }
+  return value
+}
+
+function clusterIdOption (value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !/^[0-9a-f]{32}$/.test(value)) {
+    throw new InvalidArgumentError(`option forcePrimary must be the cluster id to force out of (32 hex characters, as status().clusterId shows), got ${JSON.stringify(value)}`)
   }
   return value
 }
@@ -164,7 +173,7 @@ export function resolveOptions (init: PeerOptions): ResolvedOptions {
     mdns: flag('mdns', init.mdns, DEFAULTS.mdns),
     arbiter: init.arbiter ?? {},
     leaveTimeoutMs: positiveInt('leaveTimeoutMs', init.leaveTimeoutMs, DEFAULTS.leaveTimeoutMs, 60_000),
-    forcePrimary: flag('forcePrimary', init.forcePrimary, DEFAULTS.forcePrimary),
+    forcePrimary: clusterIdOption(init.forcePrimary),
     ackTimeoutMs: positiveInt('ackTimeoutMs', init.ackTimeoutMs, DEFAULTS.ackTimeoutMs, 600_000),
     minRevisionTimeoutMs: positiveInt('minRevisionTimeoutMs', init.minRevisionTimeoutMs, DEFAULTS.minRevisionTimeoutMs, 3_600_000),
     logger: init.logger ?? defaultLogger()

@@ -3,7 +3,7 @@
  * answers, and what it refuses. The simulated-network tests cover the same rules in motion.
  */
 import test from 'ava'
-import { ArbiterCore, resolveArbiterOptions } from '../src/arbiter/index.js'
+import { ArbiterCore, EVICT_AFTER_MS, resolveArbiterOptions } from '../src/arbiter/index.js'
 import type { ArbiterInit, ArbiterMessage, LogPosition, PersistedState, Ready } from '../src/arbiter/index.js'
 import { InvalidArgumentError } from '../src/errors.js'
 import { mulberry32 } from './helpers/simnet.js'
@@ -166,7 +166,29 @@ test('one membership change at a time: a second join waits until the first is co
   p.step('x', { type: 'members-ack', term: 6, configTerm: 6, version: 5 }, 3040)
   t.deepEqual(sent(p.takeReady(), 'join-accepted'), [])
   p.step('c', { type: 'members-ack', term: 6, configTerm: 6, version: 5 }, 3050)
+  t.deepEqual(sent(p.takeReady(), 'join-accepted'), [], 'a majority holds it, but x has not shown it holds the primary\'s log')
+  p.step('x', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 5, log: { term: 6, index: 10 } }, 3060)
   t.like(sent(p.takeReady(), 'join-accepted')[0], { to: 'y', msg: { version: 6, members: [...MEMBERS, 'x', 'y'] } })
+})
+
+test('an added member that never shows the primary\'s log position is committed once it is silent for evictAfterMs (then evicted), so changes never stall', t => {
+  const p = primary('a')
+  p.setLogPosition({ term: 6, index: 50 })
+  p.step('b', { type: 'members-ack', term: 6, configTerm: 6, version: 4 }, 3010)
+  p.takeReady()
+  p.step('x', { type: 'join', cluster: 'kvgrid', log: { term: 0, index: 0 } }, 3020)
+  p.takeReady()
+  p.step('b', { type: 'members-ack', term: 6, configTerm: 6, version: 5 }, 3030)
+  p.step('x', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 5, log: { term: 6, index: 49 } }, 3040)
+  p.step('y', { type: 'join', cluster: 'kvgrid', log: { term: 0, index: 0 } }, 3050)
+  t.deepEqual(sent(p.takeReady(), 'join-accepted'), [], 'x is one entry short: not committed')
+  // b and c keep acking; x falls silent.
+  for (let now = 3100; now < 3100 + EVICT_AFTER_MS + 400; now += 100) {
+    p.step('b', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 5, log: { term: 6, index: 50 } }, now)
+    p.step('c', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 5, log: { term: 6, index: 50 } }, now)
+    p.tick(now)
+  }
+  t.true(p.membership.version > 5, `x's addition was committed and the next change started (version ${p.membership.version})`)
 })
 
 test('a join sent to a secondary is redirected to the primary it knows', t => {

@@ -115,7 +115,9 @@ const usageErrors: Array<[argv: string[], message: RegExp]> = [
   [['start', '--data', 'd', '--standalone', '--listen', '/ip4/127.0.0.1/tcp/0'], re('option --listen cannot be used with --standalone \\(a standalone peer has no networking\\)')],
   [['start', '--data', 'd', '--bootstrap', `/ip4/127.0.0.1/tcp/1/p2p/${PEER_ID}`, '--standalone'], re('option --bootstrap cannot be used with --standalone .*')],
   [['start', '--data', 'd', '--standalone', '--mdns'], re('option --mdns cannot be used with --standalone .*')],
-  [['start', '--data', 'd', '--standalone', '--force-primary'], re('option --force-primary cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--standalone', '--force-primary', '0123456789abcdef0123456789abcdef'], re('option --force-primary cannot be used with --standalone .*')],
+  [['start', '--data', 'd', '--force-primary', 'yes'], re('option --force-primary needs the cluster id to force out of .*')],
+  [['start', '--data', 'd', '--force-primary'], re("option '--force-primary <value>' argument missing")],
   [['start', '--data', 'd', '--standalone', '--no-mdns'], re('option --no-mdns cannot be used with --standalone .*')],
   [['start', '--data', 'd', '--standalone', '--cluster', 'x'], re('option --cluster cannot be used with --standalone .*')],
   [['demo', 'extra'], re("unexpected argument 'extra'", demoHint)],
@@ -139,13 +141,13 @@ for (const [argv, message] of usageErrors) {
 }
 
 const START_DEFAULTS: StartArgs = {
-  help: false, dataDir: 'd', fsync: true, shell: true, standalone: false, listen: [], bootstrap: [], mdns: true, readyTimeoutMs: 30000, forcePrimary: false
+  help: false, dataDir: 'd', fsync: true, shell: true, standalone: false, listen: [], bootstrap: [], mdns: true, readyTimeoutMs: 30000
 }
 
 const startArgs: Array<[argv: string[], expected: Partial<StartArgs>]> = [
   [[], {}],
   [['--no-fsync'], { fsync: false }],
-  [['--force-primary'], { forcePrimary: true }],
+  [['--force-primary', '0123456789abcdef0123456789abcdef'], { forcePrimary: '0123456789abcdef0123456789abcdef' }],
   [['--no-fsync', '--fsync'], { fsync: true }],
   [['--fsync', '--no-fsync'], { fsync: false }],
   [['--max-value-bytes', '64', '--no-shell'], { maxValueBytes: 64, shell: false }],

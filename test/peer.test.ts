@@ -297,11 +297,12 @@ test('a stopped peer leaves no timers or handles behind: its process exits by it
   t.is(after, baseline, 'no timer left after stop')
 })
 
-test('forcePrimary on a standalone peer is refused with FORCE_REFUSED; the forcePrimary option must be a boolean', async t => {
+test('forcePrimary on a standalone peer is refused with FORCE_REFUSED; the forcePrimary option must be a cluster id', async t => {
   const peer = await start(t)
   const err = await t.throwsAsync(peer.forcePrimary(), { instanceOf: ForcePrimaryRefusedError })
   t.is((err as ForcePrimaryRefusedError).code, 'FORCE_REFUSED')
-  await t.throwsAsync(createPeer({ dataDir: await tempDir(t), standalone: true, forcePrimary: 'yes' as any }), { instanceOf: InvalidArgumentError, message: /forcePrimary must be a boolean/ })
+  await t.throwsAsync(createPeer({ dataDir: await tempDir(t), standalone: true, forcePrimary: 'yes' }), { instanceOf: InvalidArgumentError, message: /forcePrimary must be the cluster id/ })
+  await t.throwsAsync(createPeer({ dataDir: await tempDir(t), standalone: true, forcePrimary: true as any }), { instanceOf: InvalidArgumentError })
   await peer.stop()
   await t.throwsAsync(peer.forcePrimary(), { instanceOf: PeerStoppedError })
 })

@@ -69,6 +69,8 @@ interface Follower {
 /** The uncommitted membership and the one it replaced. */
 interface Pending extends Membership {
   old: string[]
+  /** An addition: the new member, and the primary's log position when it was proposed. */
+  added?: { id: string, log: LogPosition }
 }
 
 function isPosition (p: unknown): p is LogPosition {
@@ -427,6 +429,8 @@ export class ArbiterCore {
       return
     }
     if (this.transfer !== undefined) { this.maybeHandOver(now); return }
+    // An addition waiting for its member to catch up (or to fall silent).
+    this.checkCommit(now)
     for (const m of this.members) {
       if (m !== this.self && now - this.lastHeard(m) >= this.options.evictAfterMs) this.enqueue({ kind: 'remove', id: m, reason: 'evict' })
     }
@@ -599,6 +603,8 @@ export class ArbiterCore {
     if (compareConfig(m, this.configId()) > 0) this.setConfig(m, now)
     this.heardFromPrimary(from, now)
     this.send(from, { type: 'members-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion })
+    // Our log position at once: the primary commits our addition only once we hold its log.
+    this.send(from, { type: 'heartbeat-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion, log: { ...this.logPos } })
   }
 
   private onJoinRejected (from: string, m: JoinRejectedMessage, now: number): void {
@@ -707,7 +713,7 @@ export class ArbiterCore {
         if (this.members.length >= MAX_MEMBERS) { this.send(c.id, { type: 'join-rejected', reason: 'busy' }); continue }
         this.followers.set(c.id, { lastHeard: now })
         this.log?.('adding member %s', c.id)
-        this.propose([...this.members, c.id], now, c.id)
+        this.propose([...this.members, c.id], now, c.id, { id: c.id, log: { ...this.logPos } })
         this.sendJoinAccepted(c.id)
       } else {
         if (!this.members.includes(c.id) || c.id === this.self) continue
@@ -719,11 +725,11 @@ export class ArbiterCore {
   }
 
   /** Issue a new membership in this term, persist and publish it. */
-  private propose (members: string[], now: number, skip?: string): void {
+  private propose (members: string[], now: number, skip?: string, added?: Pending['added']): void {
     const old = this.members
     const next: Membership = { configTerm: this.currentTerm, version: this.configVersion + 1, members }
     this.setConfig(next, now)
-    this.pending = { ...next, old }
+    this.pending = added === undefined ? { ...next, old } : { ...next, old, added }
     const msg = this.membersMessage(false)
     for (const id of new Set([...old, ...members])) {
       if (id !== this.self && id !== skip) this.send(id, msg)
@@ -731,7 +737,14 @@ export class ArbiterCore {
     this.checkCommit(now)
   }
 
-  /** Commit the pending membership once a majority of the previous one holds it. */
+  /**
+   * Commit the pending membership once a majority of the previous one holds it — and, for an
+   * addition, once the new member reports (heartbeat ack) the log position this primary had when
+   * it proposed it, or has been silent for `evictAfterMs` (then it is evicted next). Without the
+   * second condition a member admitted with a log short of writes acknowledged just before could
+   * vote, with another such member, for a candidate lacking them (membership is not in the log,
+   * so nothing else makes a new member hold the writes acknowledged before it joined).
+   */
   private checkCommit (now: number): void {
     const p = this.pending
     if (p === undefined) return
@@ -741,6 +754,12 @@ export class ArbiterCore {
       return acked !== undefined && compareConfig(acked, p) >= 0
     }).length
     if (holders < majority(p.old.length)) return
+    if (p.added !== undefined) {
+      const f = this.followers.get(p.added.id)
+      const caughtUp = f?.log !== undefined && compareLog(f.log, p.added.log) >= 0
+      const silent = now - this.lastHeard(p.added.id) >= this.options.evictAfterMs
+      if (!caughtUp && !silent) return
+    }
     this.pending = undefined
     for (const id of this.followers.keys()) if (!this.members.includes(id)) this.followers.delete(id)
     this.log?.('membership %d/%d committed: %s', p.configTerm, p.version, p.members.join(','))

@@ -84,6 +84,8 @@ export class ArbiterShell {
   private chain: Promise<void> = Promise.resolve()
   private running = false
   private leftWaiters: Array<() => void> = []
+  /** A forcePrimary is being persisted: {@link view} reports nothing until it is durable. */
+  private forcing = false
   /** Set when the state could not be persisted: the core is stopped (fail-stop). */
   private failure?: Error
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -167,7 +169,7 @@ export class ArbiterShell {
    */
   view (): ArbiterView | undefined {
     const core = this.core
-    if (core === undefined || this.failure !== undefined) return undefined
+    if (core === undefined || this.failure !== undefined || this.forcing) return undefined
     return { self: core.self, role: core.role, term: core.term, primary: core.primary, handover: core.handingOverTo, joining: core.joining }
   }
 
@@ -230,9 +232,18 @@ export class ArbiterShell {
     const core = this.core
     if (core === undefined || !this.running) return { ok: false, reason: 'the arbiter is not running' }
     if (this.failure !== undefined) return { ok: false, reason: `the arbiter stopped: ${this.failure.message}` }
-    const result = core.forcePrimary(this.now())
-    this.flush()
-    await this.chain
+    // Until the new cluster id and term are durable, the write path must not see this peer as
+    // primary: an acknowledged write stamped with the new term would outlive a crash that
+    // brought the peer back in its old cluster and term.
+    this.forcing = true
+    let result: ReturnType<ArbiterCore['forcePrimary']>
+    try {
+      result = core.forcePrimary(this.now())
+      this.flush()
+      await this.chain
+    } finally {
+      this.forcing = false
+    }
     const failed = this.failed
     if (failed !== undefined) return { ok: false, reason: `the arbiter stopped: ${failed.message}` }
     return result
@@ -253,7 +264,8 @@ export class ArbiterShell {
       if (this.failure !== undefined) return
       if (ready.persist !== undefined) await this.init.store.putMeta(ARBITER_META, encodeState(ready.persist))
       for (const { to, msg } of ready.messages) {
-        // Held back until caught up; the core retries Join on its hello interval.
+        // Held back until caught up; the core retries Join on its hello interval, or at once
+        // when replication reports it caught up (joinNow).
         if (msg.type === 'join' && this.init.canJoin?.(to) === false) continue
         this.messenger?.send(to, encodeMessage(msg))
       }

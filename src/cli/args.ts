@@ -37,8 +37,8 @@ export interface StartArgs {
   mdns: boolean
   /** How long to wait for the peer to be ready; 0: no limit. */
   readyTimeoutMs: number
-  /** Operator override: become sole member and primary if no primary appears at start. */
-  forcePrimary: boolean
+  /** Operator override: the cluster id to force out of if no primary appears at start. */
+  forcePrimary?: string
 }
 
 /** Options of `kvgrid demo`, after parsing. */
@@ -128,12 +128,15 @@ export function parseStartArgs (args: string[]): StartArgs {
     mdns: { type: 'boolean' },
     'no-mdns': { type: 'boolean' },
     'ready-timeout': { type: 'string' },
-    'force-primary': { type: 'boolean' },
+    'force-primary': { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }, hint)
   const help = values.help === true
-  const forcePrimary = values['force-primary'] === true
-  if (forcePrimary && values.standalone === true) throw new UsageError('option --force-primary cannot be used with --standalone (a standalone peer is always its own primary)', hint)
+  const forcePrimary = values['force-primary']
+  if (forcePrimary !== undefined && !/^[0-9a-f]{32}$/.test(forcePrimary)) {
+    throw new UsageError(`option --force-primary needs the cluster id to force out of (32 hex characters, the clusterId line of status), got ${JSON.stringify(forcePrimary)}`, hint)
+  }
+  if (forcePrimary !== undefined && values.standalone === true) throw new UsageError('option --force-primary cannot be used with --standalone (a standalone peer is always its own primary)', hint)
   const dataDir = values.data ?? ''
   if (!help && dataDir === '') {
     throw new UsageError(values.data === undefined ? 'missing required option --data DIR' : 'option --data needs a directory', hint)
@@ -162,7 +165,7 @@ export function parseStartArgs (args: string[]): StartArgs {
     bootstrap,
     mdns: lastSwitch(tokens, 'mdns', 'no-mdns', true),
     readyTimeoutMs,
-    forcePrimary,
+    ...(forcePrimary === undefined ? {} : { forcePrimary }),
     ...(values.cluster === undefined ? {} : { cluster: values.cluster }),
     ...(maxValueBytes === undefined ? {} : { maxValueBytes })
   }

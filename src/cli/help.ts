@@ -57,12 +57,14 @@ Options:
                           last acknowledged writes
   --max-value-bytes N     largest value accepted, in bytes (default 1048576)
   --no-shell              no shell: run until SIGINT or SIGTERM, then stop cleanly
-  --force-primary         operator override for a cluster that lost its majority for good
-                          (e.g. the survivor of two): if no primary appears within 2 s of
-                          start, become sole member and primary of a new cluster. Writes
-                          acknowledged elsewhere that this peer never received are lost, and
-                          the other old members must have their data directories removed
-                          before they rejoin. Logged; see docs/operations.md
+  --force-primary ID      operator override for a cluster that lost its majority for good
+                          (e.g. the survivor of two): if this peer is in cluster ID (the
+                          clusterId line of status) and no primary appears within 2 s of
+                          start, become sole member and primary of a new cluster. One-shot:
+                          afterwards the peer is in another cluster. Writes acknowledged
+                          elsewhere that it never received are lost, and the other old
+                          members must have their data directories removed before they
+                          rejoin. Logged; see docs/operations.md
   -h, --help              print this help
 
 ${SHELL_HELP.join('\n')}

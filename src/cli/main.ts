@@ -43,7 +43,7 @@ async function start (args: StartArgs, io: CliIo): Promise<number> {
         ? { standalone: true }
         : {
             mdns: args.mdns,
-            ...(args.forcePrimary ? { forcePrimary: true } : {}),
+            ...(args.forcePrimary === undefined ? {} : { forcePrimary: args.forcePrimary }),
             ...(args.cluster === undefined ? {} : { cluster: args.cluster }),
             ...(args.listen.length === 0 ? {} : { listen: args.listen }),
             ...(args.bootstrap.length === 0 ? {} : { bootstrap: args.bootstrap })

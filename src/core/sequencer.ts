@@ -14,8 +14,9 @@
  * A local append that fails after the batch was handed to the hook is retried with the same
  * entries (every {@link PERSIST_RETRY_MS}), since the members may already hold them and the next
  * batch must not reuse their indexes. If it still fails after {@link PERSIST_GIVE_UP_MS}, or this
- * peer stops leading the batch's term, the batch fails and the sequencer fail-stops: `onFatal`
- * is called and every later write is refused, so the peer can step aside for one that can write.
+ * peer stops leading the batch's term meanwhile, the batch fails and the sequencer fail-stops:
+ * `onFatal` is called and every later write — queued ones included — is refused with
+ * StorageError, so the peer can step aside for one that can write.
  */
 import type { Logger } from '@libp2p/logger'
 import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
@@ -177,6 +178,11 @@ export class Sequencer {
       for (const p of batch) p.reject(new OperationFailedError(`write failed in storage: ${err?.message ?? err}`, p.id, { cause: err }))
       return
     }
+    if (this.term() !== term) {
+      // Deposed (or re-elected in a newer term) while the records were read: nothing sent yet.
+      for (const p of batch) p.reject(new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
+      return
+    }
     if (entries.length === 0) {
       // Every condition failed: nothing to write, the answers hold as they are.
       batch.forEach((p, i) => { p.resolve(results[i]) })
@@ -236,7 +242,7 @@ export class Sequencer {
         const err = e instanceof Error ? e : new Error(String(e))
         const first = entries[0].index
         const last = entries[entries.length - 1].index
-        if (this.stopped || this.term() !== term || Date.now() - started >= PERSIST_GIVE_UP_MS || this.store.state.index !== first - 1) {
+        if (this.term() !== term || Date.now() - started >= PERSIST_GIVE_UP_MS || this.store.state.index !== first - 1) {
           this.log?.error('entries %d..%d could not be appended; this peer stops writing: %e', first, last, err)
           if (this.fatal === undefined) {
             this.fatal = err

@@ -12,9 +12,12 @@
  * to its peer store and dials peers it is not connected to. When it learns of a new
  * same-cluster peer it sends its updated list to the others, so the mesh closes transitively.
  *
- * Reconnection: every same-cluster peer learned so far is redialled while it is not connected
- * (a LAN blip, a sleeping laptop, a healed partition), first after {@link REDIAL_MIN_MS}, then
- * backing off exponentially up to {@link REDIAL_MAX_MS} per peer; a connection resets it.
+ * Reconnection: a same-cluster peer this node was connected to is redialled while it is not
+ * connected (a LAN blip, a sleeping laptop, a healed partition), first after
+ * {@link REDIAL_MIN_MS}, then backing off exponentially up to {@link REDIAL_MAX_MS}; a connection
+ * that lasts resets it. After {@link REDIAL_GIVE_UP} failures in a row the peer is forgotten
+ * (discovery, bootstrap and peer lists bring it back if it returns). Ids only heard of in peer
+ * lists are dialled once, never redialled.
  */
 import type { Logger } from '@libp2p/logger'
 import type { IdentifyResult, PeerId } from '@libp2p/interface'
@@ -35,6 +38,8 @@ const MAX_FRAME = 128 * 1024
 /** First redial of a disconnected same-cluster peer, and the backoff's ceiling. */
 export const REDIAL_MIN_MS = 500
 export const REDIAL_MAX_MS = 30_000
+/** Consecutive failed redials after which a peer is no longer redialled (about 10 minutes). */
+export const REDIAL_GIVE_UP = 25
 /** Period of the redial check. */
 const REDIAL_TICK_MS = 250
 /** Timeout of one redial attempt. */
@@ -104,7 +109,9 @@ export class PeerExchange {
   private readonly listenAddrs = new Map<string, string[]>()
   private running = false
   /** Redial schedule of disconnected same-cluster peers. */
-  private readonly redial = new Map<string, { at: number, delay: number, dialing: boolean }>()
+  private readonly redial = new Map<string, { at: number, delay: number, dialing: boolean, failures: number }>()
+  /** Same-cluster peers this node was connected to (the only ones it redials), with when. */
+  private readonly connectedAt = new Map<string, number>()
   private timer?: ReturnType<typeof setInterval>
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const id = evt.detail.peerId.toString()
@@ -117,7 +124,11 @@ export class PeerExchange {
   }
 
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
-    this.redial.delete(evt.detail.toString())
+    const id = evt.detail.toString()
+    this.connectedAt.set(id, Date.now())
+    // A connection that lasted resets the backoff; one that drops at once (flapping) keeps it.
+    const r = this.redial.get(id)
+    if (r !== undefined) r.dialing = false
   }
 
   constructor (init: PeerExchangeInit) {
@@ -152,6 +163,7 @@ export class PeerExchange {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     this.redial.clear()
+    this.connectedAt.clear()
     await this.messenger.stop()
   }
 
@@ -165,26 +177,40 @@ export class PeerExchange {
     return [...this.sameCluster]
   }
 
-  /** Dial every same-cluster peer that is not connected and whose backoff has passed. */
+  /** Dial every known same-cluster peer that is not connected and whose backoff has passed. */
   private redialDisconnected (now: number): void {
-    for (const id of this.sameCluster) {
+    for (const [id, since] of this.connectedAt) {
+      if (!this.sameCluster.has(id)) continue
       let peerId: PeerId
       try { peerId = peerIdFromString(id) } catch { continue }
-      if (this.node.getConnections(peerId).length > 0) { this.redial.delete(id); continue }
       let r = this.redial.get(id)
+      if (this.node.getConnections(peerId).length > 0) {
+        // Connected for a while: forget the backoff.
+        if (r !== undefined && !r.dialing && now - since > REDIAL_MAX_MS) this.redial.delete(id)
+        continue
+      }
       if (r === undefined) {
-        r = { at: now + REDIAL_MIN_MS, delay: REDIAL_MIN_MS, dialing: false }
+        r = { at: now + REDIAL_MIN_MS, delay: REDIAL_MIN_MS, dialing: false, failures: 0 }
         this.redial.set(id, r)
       }
       if (r.dialing || now < r.at) continue
       const entry = r
       entry.dialing = true
+      // Whatever happens, the next attempt (if the connection drops again) waits longer.
+      entry.delay = Math.min(REDIAL_MAX_MS, entry.delay * 2)
+      entry.at = now + entry.delay
       this.node.dial(peerId, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
-        .then(() => { this.redial.delete(id) })
+        .then(() => { entry.dialing = false; entry.failures = 0 })
         .catch(err => {
           entry.dialing = false
-          entry.delay = Math.min(REDIAL_MAX_MS, entry.delay * 2)
+          entry.failures++
           entry.at = Date.now() + entry.delay
+          if (entry.failures >= REDIAL_GIVE_UP) {
+            this.log?.('giving up redialling %s after %d failures', id, entry.failures)
+            this.redial.delete(id)
+            this.connectedAt.delete(id)
+            return
+          }
           this.log?.('redial of %s failed (next in %d ms): %e', id, entry.delay, err)
         })
     }

@@ -151,7 +151,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     }
     this.state = 'running'
     this.log('started in %s at revision %d', this.opts.dataDir, this.store.state.revision)
-    if (this.opts.forcePrimary && this.arbiter !== undefined) this.forcing = this.forceAtStart()
+    if (this.opts.forcePrimary !== undefined && this.arbiter !== undefined) this.forcing = this.forceAtStart(this.opts.forcePrimary)
   }
 
   private async startNetwork (): Promise<void> {
@@ -608,10 +608,16 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   }
 
   /**
-   * `forcePrimary` option: give the cluster `2 × electionTimeoutMs` to produce a primary the
-   * normal way; force only if none appeared.
+   * `forcePrimary` option: only in cluster `clusterId` (so it is one-shot: a forced peer is in a
+   * new cluster); give the cluster `2 × electionTimeoutMs` to produce a primary the normal way;
+   * force only if none appeared.
    */
-  private async forceAtStart (): Promise<void> {
+  private async forceAtStart (clusterId: string): Promise<void> {
+    const current = this.arbiter?.status()?.clusterId
+    if (current !== clusterId) {
+      this.log.error('forcePrimary: not forcing: this peer belongs to cluster %s, not %s', current ?? '(none)', clusterId)
+      return
+    }
     const waitMs = 2 * resolveArbiterOptions({ ...this.opts.arbiter, cluster: this.opts.cluster }).electionTimeoutMs
     try {
       await this.ready({ signal: AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(waitMs)]) })

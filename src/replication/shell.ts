@@ -237,8 +237,10 @@ export class Replication {
   }
 
   /**
-   * Sequencer commit hook (primary): disseminate a durable batch and resolve when every member
-   * acked it; reject with OperationFailedError (unconfirmed members) at the ack deadline.
+   * Sequencer commit hook (primary): send a batch to every member — called before the batch is
+   * durable locally (the sequencer appends it in parallel and reports it via {@link appended})
+   * — and resolve when every member acked it; reject with OperationFailedError (unconfirmed
+   * members) at the ack deadline.
    */
   async commit (entries: LogEntry[]): Promise<void> {
     const tracker = this.tracker
@@ -362,8 +364,14 @@ export class Replication {
 
   /** Align the role with the arbiter's view (called on arbiter events and every tick). */
   sync (): void {
+    if (!this.running) return
     const v = this.init.view()
-    if (v === undefined || !this.running) return
+    if (v === undefined) {
+      // The arbiter stopped (fail-stop) or is persisting a forced change: stop acting as
+      // primary at once (pending writes fail); follow again when it reports a view.
+      if (this.tracker !== undefined) this.follow(undefined, this.term)
+      return
+    }
     if (v.role === 'primary') {
       if (this.tracker?.term !== v.term) this.becomePrimary(v.self, v.term, v.members)
       else this.setMembers(v.self, v.members)

@@ -96,8 +96,8 @@ export interface ProcOptions {
   retainRevisions?: number
   /** KVGRID_TEST_LIFETIME_MS: the process stops by itself after this long (default 120 s). */
   lifetimeMs?: number
-  /** KVGRID_TEST_FORCE: start with the `forcePrimary` option. */
-  forcePrimary?: boolean
+  /** KVGRID_TEST_FORCE: start with `forcePrimary` set to this cluster id. */
+  forcePrimary?: string
   /** A name for messages. */
   name?: string
   /** Called with every status line the process prints, in order (e.g. to keep a history of roles and terms). */
@@ -143,7 +143,7 @@ export function startProc (t: ExecutionContext, dataDir: string, port: number, b
   delete env.KVGRID_TEST_RETAIN
   delete env.KVGRID_TEST_LIFETIME_MS
   delete env.KVGRID_TEST_FORCE
-  if (options.forcePrimary === true) env.KVGRID_TEST_FORCE = '1'
+  if (options.forcePrimary !== undefined) env.KVGRID_TEST_FORCE = options.forcePrimary
   if (options.loss !== undefined) env.KVGRID_TEST_LOSS = String(options.loss)
   if (options.flaky !== undefined) env.KVGRID_TEST_FLAKY = String(options.flaky)
   if (options.slowMs !== undefined) env.KVGRID_TEST_SLOW_MS = String(options.slowMs)

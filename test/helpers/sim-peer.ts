@@ -495,8 +495,13 @@ export class SimPeer {
   }
 
   private sync (): void {
+    if (!this.running) return
     const v = this.replView()
-    if (v === undefined || !this.running) return
+    if (v === undefined) {
+      // As in the shell: no view (arbiter stopped) → stop acting as primary.
+      if (this.tracker !== undefined) this.follow(undefined, this.term)
+      return
+    }
     if (v.role === 'primary') {
       if (this.tracker?.term !== v.term) this.becomePrimary(v.self, v.term, v.members)
       else this.setMembers(v.self, v.members)

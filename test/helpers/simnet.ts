@@ -472,7 +472,9 @@ export class SimNet {
     if (target === undefined || !this.canTalk(n.id, to)) return
     const f = this.faults
     const copies = this.rng() < f.dup ? 2 : 1
-    const log = (msg.type === 'heartbeat' || msg.type === 'members') && n.core?.role === 'primary' ? { ...n.log } : undefined
+    // A joiner is admitted only once caught up (the shell's Join gate), so JoinAccepted brings it
+    // to the primary's position too.
+    const log = (msg.type === 'heartbeat' || msg.type === 'members' || msg.type === 'join-accepted') && n.core?.role === 'primary' ? { ...n.log } : undefined
     for (let i = 0; i < copies; i++) {
       if (this.rng() < f.drop) continue
       const delay = f.minDelayMs + Math.floor(this.rng() * (f.maxDelayMs - f.minDelayMs + 1))
