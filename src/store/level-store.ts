@@ -266,15 +266,18 @@ export class LevelStore implements Store {
     })
     if (!moved) return
     // 2. Walk the log entries below the floor in chunks; for every key they touched, drop the
-    //    history entries that no read at or above the floor can reach.
-    while (options?.signal?.aborted !== true && await this.exclusive(async () => this.compactStep(revision))) {}
+    //    history entries that no read at or above the floor can reach. Each step reads outside
+    //    the exclusive section (appends only add rows above the floor, so what it reads stays
+    //    valid) and holds it only for its one batch: writes never wait for a compaction's seeks.
+    while (options?.signal?.aborted !== true && await this.compactStep(revision)) {}
   }
 
   /** One bounded compaction step; true when there may be more to do. */
   private async compactStep (revision: number): Promise<boolean> {
     // An install (or a later compaction) moved the floor meanwhile: this pass is moot.
     if (this.install !== undefined || this.current.compactedRevision !== revision) return false
-    const entries = (await this.readLog(this.current.firstLogIndex, COMPACTION_CHUNK))
+    const first = this.current.firstLogIndex
+    const entries = (await this.readLog(first, COMPACTION_CHUNK))
       .filter(e => e.revision < revision)
     if (entries.length === 0) return false
     const touched = new Set<string>()
@@ -290,12 +293,16 @@ export class LevelStore implements Store {
     }
     for (const e of entries) ops.push({ type: 'del', key: logKey(e.index) })
     const last = entries[entries.length - 1]
-    const next = { ...this.current, firstLogIndex: last.index + 1 }
-    ops.push({ type: 'put', key: STATE_KEY, value: encodeState(next) })
-    ops.push({ type: 'put', key: FLOOR_KEY, value: encodePosition(last) })
-    await this.db.batch(ops, { sync: false })
-    this.current = next
-    return entries.length === COMPACTION_CHUNK
+    return await this.exclusive(async () => {
+      // Checked again in turn: an install, a truncation or another step may have moved things.
+      if (this.install !== undefined || this.current.compactedRevision !== revision || this.current.firstLogIndex !== first) return false
+      const next = { ...this.current, firstLogIndex: last.index + 1 }
+      ops.push({ type: 'put', key: STATE_KEY, value: encodeState(next) })
+      ops.push({ type: 'put', key: FLOOR_KEY, value: encodePosition(last) })
+      await this.db.batch(ops, { sync: false })
+      this.current = next
+      return entries.length === COMPACTION_CHUNK
+    })
   }
 
   private refuseDuringInstall (what: string): void {
