@@ -333,3 +333,21 @@ test('bad options and malformed persisted state are refused with InvalidArgument
     cluster: 'kvgrid', heartbeatMs: 200, electionTimeoutMs: 1000, stepDownAfterMs: 1500, evictAfterMs: 2000, discoveryMs: 1500, helloIntervalMs: 500, requireSeed: false
   })
 })
+
+test('retryJoin sends the held-back Join at once, only to the current join target of a joining peer', t => {
+  const x = new ArbiterCore({ self: 'x', now: 0, random: mulberry32(3) })
+  x.takeReady()
+  x.peerConnected('a', 10)
+  x.takeReady()
+  x.step('a', { type: 'hello', cluster: 'kvgrid', clusterId: CID, term: 5, role: 'primary', primary: 'a', log: { term: 5, index: 10 } }, 20)
+  t.is(x.joining, 'a')
+  x.takeReady()
+  x.retryJoin('z', 30)
+  t.deepEqual(sent(x.takeReady(), 'join'), [], 'not its target')
+  x.retryJoin('a', 40)
+  t.like(sent(x.takeReady(), 'join')[0], { to: 'a', msg: { type: 'join', clusterId: CID } })
+  // A member ignores it.
+  const b = core('b')
+  b.retryJoin('a', 50)
+  t.deepEqual(sent(b.takeReady(), 'join'), [])
+})
