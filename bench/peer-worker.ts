@@ -20,8 +20,11 @@
 import { createServer, connect } from 'node:net'
 import type { Server } from 'node:net'
 import { createInterface } from 'node:readline'
-import { createPeer } from '../src/index.js'
+import type * as Kvgrid from '../src/index.js'
 import { quantile } from './stats.js'
+
+// Peers run the compiled package, as shipped (`npm run bench` builds dist/ first).
+const { createPeer } = await import(new URL('../dist/index.js', import.meta.url).href) as typeof Kvgrid
 
 const [dataDir, bootstrap] = process.argv.slice(2)
 const peer = await createPeer({

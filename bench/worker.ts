@@ -12,9 +12,12 @@
  */
 import { createServer, connect } from 'node:net'
 import { ClassicLevel } from 'classic-level'
-import { createPeer } from '../src/index.js'
+import type * as Kvgrid from '../src/index.js'
 import { etcdLoad, redisLoad } from './compare.js'
 import { quantile } from './stats.js'
+
+// Peers run the compiled package, as shipped (`npm run bench` builds dist/ first).
+const { createPeer } = await import(new URL('../dist/index.js', import.meta.url).href) as typeof Kvgrid
 
 const DEADLINE = Date.now() + 60_000
 const [mode, ...args] = process.argv.slice(2)

@@ -341,13 +341,26 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
         if (m.type === 'put' && m.record.expiresAt !== undefined) this.expiry.notify(m.record.expiresAt)
       }
     }
+    this.maybeCompact()
+  }
+
+  /**
+   * Compact in the background once the history exceeds `retainRevisions` (plus slack); when a
+   * compaction finishes, check again, since writes that arrived meanwhile may have made another
+   * one due (otherwise an idle peer would keep what piled up while the last one ran).
+   */
+  private maybeCompact (): void {
     const { revision, compactedRevision } = this.store.state
-    if (this.compacting === undefined && revision - compactedRevision > this.opts.retainRevisions + COMPACTION_SLACK) {
-      const to = revision - this.opts.retainRevisions
-      this.compacting = this.store.compact(to, { signal: this.lifetime.signal })
-        .catch(err => { this.log.error('compaction to %d failed: %e', to, err) })
-        .finally(() => { this.compacting = undefined })
-    }
+    if (this.compacting !== undefined || this.lifetime.signal.aborted || this.store.installing) return
+    if (revision - compactedRevision <= this.opts.retainRevisions + COMPACTION_SLACK) return
+    const to = revision - this.opts.retainRevisions
+    this.compacting = this.store.compact(to, { signal: this.lifetime.signal })
+      .then(() => true, err => { this.log.error('compaction to %d failed: %e', to, err); return false })
+      .then(ok => {
+        this.compacting = undefined
+        // After a failure, wait for the next append rather than retry in a loop.
+        if (ok && this.state === 'running') this.maybeCompact()
+      })
   }
 
   private checkRunning (): void {
