@@ -25,7 +25,7 @@ import { DEFAULT_DISK, DurableDisk } from './sim-disk.js'
 import type { DiskTiming, KeyObservation } from './sim-disk.js'
 import { SimPeer } from './sim-peer.js'
 import type { PeerHost, ProposedFixes } from './sim-peer.js'
-import { mulberry32 } from './simnet.js'
+import { EventQueue, mulberry32 } from './simnet.js'
 
 /**
  * Link behaviour, applied to every message. Direct streams (arbiter and replication protocols)
@@ -109,49 +109,6 @@ export interface SimMachine {
 
 interface Ev { at: number, seq: number, fn: () => void }
 
-function less (a: Ev, b: Ev): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
-}
-
-/** Binary min-heap on (at, seq). */
-class Heap {
-  private readonly h: Ev[] = []
-  get size (): number { return this.h.length }
-  peek (): Ev | undefined { return this.h[0] }
-  push (e: Ev): void {
-    const h = this.h
-    let i = h.length
-    h.push(e)
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(e, h[p])) break
-      h[i] = h[p]
-      i = p
-    }
-    h[i] = e
-  }
-
-  pop (): Ev | undefined {
-    const h = this.h
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last !== undefined) {
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        if (l >= h.length) break
-        const r = l + 1
-        const m = r < h.length && less(h[r], h[l]) ? r : l
-        if (!less(h[m], last)) break
-        h[i] = h[m]
-        i = m
-      }
-      h[i] = last
-    }
-    return top
-  }
-}
-
 const settleMicrotasks = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 const enc = new TextEncoder()
@@ -187,7 +144,7 @@ export class FaultWorld {
 
   /** Seeds for requireSeed (the initial peers). */
   readonly seeds = new Set<string>()
-  private readonly heap = new Heap()
+  private readonly heap = new EventQueue<Ev>()
   private seq = 0
   private readonly group = new Map<string, number>()
   private readonly cuts = new Set<string>()

@@ -92,12 +92,19 @@ type SimEvent =
 /** A SimEvent before it gets its sequence number. */
 type NewEvent = SimEvent extends infer E ? (E extends SimEvent ? Omit<E, 'seq'> : never) : never
 
-/** Binary min-heap on (at, seq). */
-class EventQueue {
-  private readonly heap: SimEvent[] = []
+/** Something scheduled at virtual time `at`; `seq` breaks ties in scheduling order. */
+export interface Timed { at: number, seq: number }
+
+function less (a: Timed, b: Timed): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+/** Binary min-heap on (at, seq): the event queue of the simulators. */
+export class EventQueue<E extends Timed> {
+  private readonly heap: E[] = []
   get size (): number { return this.heap.length }
-  peek (): SimEvent | undefined { return this.heap[0] }
-  push (e: SimEvent): void {
+  peek (): E | undefined { return this.heap[0] }
+  push (e: E): void {
     const h = this.heap
     let i = h.length
     h.push(e)
@@ -110,7 +117,7 @@ class EventQueue {
     h[i] = e
   }
 
-  pop (): SimEvent | undefined {
+  pop (): E | undefined {
     const h = this.heap
     const top = h[0]
     const last = h.pop()
@@ -130,10 +137,6 @@ class EventQueue {
     }
     return top
   }
-}
-
-function less (a: SimEvent, b: SimEvent): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
 }
 
 /** Options of a {@link SimNet}. */
@@ -161,7 +164,7 @@ export class SimNet {
   private readonly tickMs: number
   private readonly options: ArbiterOptions
   private readonly replicate: boolean
-  private readonly queue = new EventQueue()
+  private readonly queue = new EventQueue<SimEvent>()
   private seq = 0
   /** Partition group per node; nodes in different groups cannot talk. Empty: no partition. */
   private readonly group = new Map<string, number>()
