@@ -22,23 +22,20 @@ import type { Message } from '@libp2p/gossipsub'
 import { OperationFailedError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
-import type { LogEntry, Store, StoredRecord } from '../store/types.js'
+import type { LogEntry, Store } from '../store/types.js'
 import { AckTracker } from './ack-tracker.js'
 import { decodeMessage, encodeMessage, peekAppend } from './codec.js'
 import {
-  MAX_BATCH_BYTES, MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
-  REPLICATE_PROTOCOL, SNAPSHOT_CHUNK_RECORDS, updatesTopic
+  MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
+  REPLICATE_PROTOCOL, updatesTopic
 } from './constants.js'
 import { ReplicaCore } from './replica.js'
+import { GossipBuffer, needAnswer, sendDelta, sendSnapshot, termAt, upToDate } from './serve.js'
 import type { ReplicaEffects } from './replica.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
 
 /** Tick period of replication. */
 const TICK_MS = 20
-/** Most bytes of entries in one gossip message; beyond it the window is not gossiped. */
-const MAX_GOSSIP_BYTES = 1024 * 1024
-/** Gossip publishes at most once per this interval (coalescing every batch in between). */
-const GOSSIP_INTERVAL_MS = 50
 /** A snapshot transfer with no chunk for this long is abandoned and asked again. */
 const SNAPSHOT_STALL_MS = 10_000
 
@@ -109,8 +106,7 @@ export class Replication {
   private timer?: ReturnType<typeof setInterval>
   private running = false
   private receiving?: Receiving
-  private gossip?: { msg: AppendMessage, bytes: number }
-  private gossipAt = 0
+  private readonly gossip = new GossipBuffer()
   private readonly sendingSnapshot = new Set<string>()
   private applying: Promise<void> = Promise.resolve()
   /** Replica persists handed to the store and not finished yet. */
@@ -204,7 +200,7 @@ export class Replication {
     const { index, term: lastTerm } = this.init.store.state
     this.prev = { index, term: lastTerm }
     // Entries pending from an earlier term as primary must not be glued to this term's batches.
-    this.gossip = undefined
+    this.gossip.clear()
     this.leader = self
     this.term = term
     this.tracker = new AckTracker({
@@ -248,7 +244,7 @@ export class Replication {
     if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
     const prevIndex = entries[0].index - 1
     // The log may have grown by replicated entries since this peer took office.
-    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await this.termAt(prevIndex) ?? 0
+    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await termAt(this.init.store, prevIndex) ?? 0
     const msg: AppendMessage = { type: 'append', term: tracker.term, prevIndex, prevTerm, entries }
     this.prev = { index: last.index, term: last.term }
     const frame = encodeMessage(msg)
@@ -258,37 +254,13 @@ export class Replication {
       })
     })
     for (const m of tracker.memberIds) this.messenger.send(m, frame)
-    this.queueGossip(msg, frame.length)
+    this.gossip.add(msg, frame.length)
     return done
   }
 
-  /**
-   * Gossip carries the same entries, coalesced: at most one message per GOSSIP_INTERVAL_MS with
-   * every entry since the last one (under load: many batches per message, as gossipsub is slow
-   * per message). Members already have them from the direct stream (duplicates are ignored);
-   * for them gossip is a second path, and it keeps subscribed non-members near the head.
-   */
-  private queueGossip (msg: AppendMessage, bytes: number): void {
-    const g = this.gossip
-    const continues = g !== undefined && g.msg.term === msg.term && g.msg.prevIndex + g.msg.entries.length === msg.prevIndex
-    if (g === undefined) {
-      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
-    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES || !continues) {
-      // Too much to coalesce, or not the next batch of this term (a frame must be contiguous,
-      // or every receiver's codec refuses it): start over.
-      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
-    } else {
-      g.msg.entries.push(...msg.entries)
-      g.bytes += bytes
-    }
-  }
-
   private flushGossip (now: number): void {
-    const g = this.gossip
-    if (g === undefined || now - this.gossipAt < GOSSIP_INTERVAL_MS) return
-    this.gossip = undefined
-    this.gossipAt = now
-    this.init.node.services.pubsub.publish(this.topic, encodeMessage(g.msg)).catch(err => { this.log.trace('publish failed: %e', err) })
+    const msg = this.gossip.take(now)
+    if (msg !== undefined) this.init.node.services.pubsub.publish(this.topic, encodeMessage(msg)).catch(err => { this.log.trace('publish failed: %e', err) })
   }
 
   private send (to: string, msg: ReplicationMessage): void {
@@ -412,82 +384,26 @@ export class Replication {
   }
 
   /** Primary: send `to` the entries from `from` on, or a snapshot. */
+  /** Primary: answer `need { from, snapshot }` from `to` (see {@link needAnswer}). */
   private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
     const tracker = this.tracker
     if (tracker === undefined || this.sendingSnapshot.has(to)) return
-    const { firstLogIndex, index: last, keys } = this.init.store.state
-    const behind = last - from + 1
-    if (snapshot || from < firstLogIndex || (from === 1 && behind > Math.max(10_000, 2 * keys))) {
-      await this.sendSnapshot(to)
-      return
-    }
-    if (from > last) {
-      // Nothing to send: tell it where the log ends ("you are up to date").
-      this.send(to, { type: 'append', term: tracker.term, prevIndex: last, prevTerm: this.init.store.state.term, entries: [] })
-      return
-    }
-    let next = from
-    let prevTerm = await this.termAt(from - 1)
-    if (prevTerm === undefined) {
-      await this.sendSnapshot(to)
-      return
-    }
-    // Send what the log holds now in frames of bounded size.
-    while (next <= last && this.tracker === tracker) {
-      const entries = await this.init.store.readLog(next, 4096)
-      if (entries.length === 0 || entries[0].index !== next) {
-        await this.sendSnapshot(to)
-        return
-      }
-      let bytes = 0
-      let cut = 0
-      while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
-        for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
-        cut++
-      }
-      const batch = entries.slice(0, cut)
-      this.send(to, { type: 'append', term: tracker.term, prevIndex: next - 1, prevTerm, entries: batch })
-      prevTerm = batch[batch.length - 1].term
-      next += batch.length
-    }
-  }
-
-  /** Term of the entry at `index` (0 for index 0), or undefined when compacted away. */
-  private async termAt (index: number): Promise<number | undefined> {
-    if (index === 0) return 0
-    const s = this.init.store.state
-    if (index === s.index) return s.term
-    const [e] = await this.init.store.readLog(index, 1)
-    return e?.index === index ? e.term : undefined
+    const store = this.init.store
+    const answer = needAnswer(store, from, snapshot)
+    if (answer === 'up-to-date') this.send(to, upToDate(store, tracker.term))
+    else if (answer === 'snapshot' || !await sendDelta(store, tracker.term, from, m => { this.send(to, m) }, () => this.tracker === tracker)) await this.sendSnapshot(to)
   }
 
   private async sendSnapshot (to: string): Promise<void> {
     const tracker = this.tracker
     if (tracker === undefined || this.sendingSnapshot.has(to)) return
     this.sendingSnapshot.add(to)
-    const snap = this.init.store.snapshot()
     try {
-      const { index, term, revision, keys } = snap.state
-      this.log('sending a snapshot at index %d (%d keys) to %s', index, keys, to)
-      this.send(to, { type: 'snapshot-begin', term: tracker.term, index, entryTerm: term, revision, keys })
-      let chunk: Array<[string, StoredRecord]> = []
-      let count = 0
-      for await (const rec of snap.records()) {
-        chunk.push(rec)
-        if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
-          this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
-          count += chunk.length
-          chunk = []
-          if (this.tracker !== tracker) return
-        }
-      }
-      if (chunk.length > 0) this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
-      count += chunk.length
-      this.send(to, { type: 'snapshot-end', term: tracker.term, count })
+      this.log('sending a snapshot at index %d (%d keys) to %s', this.init.store.state.index, this.init.store.state.keys, to)
+      await sendSnapshot(this.init.store, tracker.term, m => { this.send(to, m) }, () => this.tracker === tracker)
     } catch (err) {
       this.log.error('snapshot to %s failed: %e', to, err)
     } finally {
-      await snap.close()
       this.sendingSnapshot.delete(to)
     }
   }

@@ -22,22 +22,21 @@ import type { ArbiterEvent, ArbiterOptions, PersistedState, Role } from '../../s
 import { AckTracker } from '../../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../../src/replication/codec.js'
 import {
-  ACK_TIMEOUT_MS, MAX_BATCH_BYTES, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS, SNAPSHOT_CHUNK_RECORDS
+  ACK_TIMEOUT_MS, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS
 } from '../../src/replication/constants.js'
 import { ReplicaCore } from '../../src/replication/replica.js'
+import { GossipBuffer, needAnswer, sendDelta, sendSnapshot, termAt, upToDate } from '../../src/replication/serve.js'
 import type { ReplicaEffects } from '../../src/replication/replica.js'
 import type { AppendMessage, ReplicationMessage } from '../../src/replication/types.js'
 import { Sequencer } from '../../src/core/sequencer.js'
 import type { Command, CommandResult } from '../../src/core/evaluate.js'
 import { ClusterUnavailableError, NotPrimaryError, OperationFailedError } from '../../src/errors.js'
-import type { LogEntry, StoredRecord } from '../../src/store/types.js'
+import type { LogEntry } from '../../src/store/types.js'
 import type { DurableDisk } from './sim-disk.js'
 import { SimDisk } from './sim-disk.js'
 
 /** Mirrors of private constants of src/replication/shell.ts. */
 const REPL_TICK_MS = 20
-const MAX_GOSSIP_BYTES = 1024 * 1024
-const GOSSIP_INTERVAL_MS = 50
 const SNAPSHOT_STALL_MS = 10_000
 /** Meta name of the arbiter state (src/arbiter/shell.ts ARBITER_META). */
 const ARBITER_META = 'arbiter'
@@ -109,6 +108,11 @@ export interface PeerHost {
   fixes: ProposedFixes
 }
 
+/** The gossip buffer without the coalescing fix: it glues every batch to what is pending. */
+class GluingGossip extends GossipBuffer {
+  protected override continues (): boolean { return true }
+}
+
 interface Receiving {
   from: string
   term: number
@@ -154,8 +158,7 @@ export class SimPeer {
   private term = 0
   private running = false
   private receiving?: Receiving
-  private gossip?: { msg: AppendMessage, bytes: number }
-  private gossipAt = 0
+  private readonly gossip: GossipBuffer
   private readonly sendingSnapshot = new Set<string>()
   private applying: Promise<void> = Promise.resolve()
   /** Persists handed to the store and not finished (for fixes.storeMoved). */
@@ -175,6 +178,7 @@ export class SimPeer {
     maxBatchWrites = 64
   ) {
     this.disk = new SimDisk(device)
+    this.gossip = host.fixes.gossipCoalesce === true ? new GossipBuffer() : new GluingGossip()
     this.sequencer = new Sequencer({
       store: this.disk,
       sync: true,
@@ -367,7 +371,7 @@ export class SimPeer {
     this.tracker?.close()
     const { index, term: lastTerm } = this.disk.state
     this.prev = { index, term: lastTerm }
-    if (this.host.fixes.gossipCoalesce === true) this.gossip = undefined
+    if (this.host.fixes.gossipCoalesce === true) this.gossip.clear()
     this.leader = self
     this.term = term
     this.tracker = new AckTracker({
@@ -401,7 +405,7 @@ export class SimPeer {
     const last = entries[entries.length - 1]
     if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
     const prevIndex = entries[0].index - 1
-    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await this.termAt(prevIndex) ?? 0
+    const prevTerm = this.prev.index === prevIndex ? this.prev.term : await termAt(this.disk, prevIndex) ?? 0
     const msg: AppendMessage = { type: 'append', term: tracker.term, prevIndex, prevTerm, entries }
     this.prev = { index: last.index, term: last.term }
     const frame = encodeMessage(msg)
@@ -411,29 +415,13 @@ export class SimPeer {
       })
     })
     for (const m of tracker.memberIds) this.host.send(this.id, m, 'replicate', frame)
-    this.queueGossip(msg, frame.length)
+    this.gossip.add(msg, frame.length)
     return done
   }
 
-  private queueGossip (msg: AppendMessage, bytes: number): void {
-    const g = this.gossip
-    const continues = g === undefined || (g.msg.term === msg.term && g.msg.prevIndex + g.msg.entries.length === msg.prevIndex)
-    if (g === undefined) {
-      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
-    } else if (g.bytes + bytes > MAX_GOSSIP_BYTES || (this.host.fixes.gossipCoalesce === true && !continues)) {
-      this.gossip = { msg: { ...msg, entries: [...msg.entries] }, bytes }
-    } else {
-      g.msg.entries.push(...msg.entries)
-      g.bytes += bytes
-    }
-  }
-
   private flushGossip (now: number): void {
-    const g = this.gossip
-    if (g === undefined || now - this.gossipAt < GOSSIP_INTERVAL_MS) return
-    this.gossip = undefined
-    this.gossipAt = now
-    this.host.publish(this.id, encodeMessage(g.msg))
+    const msg = this.gossip.take(now)
+    if (msg !== undefined) this.host.publish(this.id, encodeMessage(msg))
   }
 
   private send (to: string, msg: ReplicationMessage): void {
@@ -536,78 +524,24 @@ export class SimPeer {
     this.handle(this.replica.tick(now))
   }
 
+  // serveNeed / sendSnapshot: as in the shell, through the shared src/replication/serve.ts.
   private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
     const tracker = this.tracker
     if (tracker === undefined || this.sendingSnapshot.has(to)) return
-    const { firstLogIndex, index: last, keys } = this.disk.state
-    const behind = last - from + 1
-    if (snapshot || from < firstLogIndex || (from === 1 && behind > Math.max(10_000, 2 * keys))) {
-      await this.sendSnapshot(to)
-      return
-    }
-    if (from > last) {
-      this.send(to, { type: 'append', term: tracker.term, prevIndex: last, prevTerm: this.disk.state.term, entries: [] })
-      return
-    }
-    let next = from
-    let prevTerm = await this.termAt(from - 1)
-    if (prevTerm === undefined) {
-      await this.sendSnapshot(to)
-      return
-    }
-    while (next <= last && this.tracker === tracker) {
-      const entries = await this.disk.readLog(next, 4096)
-      if (entries.length === 0 || entries[0].index !== next) {
-        await this.sendSnapshot(to)
-        return
-      }
-      let bytes = 0
-      let cut = 0
-      while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
-        for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
-        cut++
-      }
-      const batch = entries.slice(0, cut)
-      this.send(to, { type: 'append', term: tracker.term, prevIndex: next - 1, prevTerm, entries: batch })
-      prevTerm = batch[batch.length - 1].term
-      next += batch.length
-    }
-  }
-
-  private async termAt (index: number): Promise<number | undefined> {
-    if (index === 0) return 0
-    const s = this.disk.state
-    if (index === s.index) return s.term
-    const [e] = await this.disk.readLog(index, 1)
-    return e?.index === index ? e.term : undefined
+    const answer = needAnswer(this.disk, from, snapshot)
+    if (answer === 'up-to-date') this.send(to, upToDate(this.disk, tracker.term))
+    else if (answer === 'snapshot' || !await sendDelta(this.disk, tracker.term, from, m => { this.send(to, m) }, () => this.tracker === tracker)) await this.sendSnapshot(to)
   }
 
   private async sendSnapshot (to: string): Promise<void> {
     const tracker = this.tracker
     if (tracker === undefined || this.sendingSnapshot.has(to)) return
     this.sendingSnapshot.add(to)
-    const snap = this.disk.snapshot()
     try {
-      const { index, term, revision, keys } = snap.state
-      this.send(to, { type: 'snapshot-begin', term: tracker.term, index, entryTerm: term, revision, keys })
-      let chunk: Array<[string, StoredRecord]> = []
-      let count = 0
-      for await (const rec of snap.records()) {
-        chunk.push(rec)
-        if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
-          this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
-          count += chunk.length
-          chunk = []
-          if (this.tracker !== tracker) return
-        }
-      }
-      if (chunk.length > 0) this.send(to, { type: 'snapshot-chunk', term: tracker.term, records: chunk })
-      count += chunk.length
-      this.send(to, { type: 'snapshot-end', term: tracker.term, count })
+      await sendSnapshot(this.disk, tracker.term, m => { this.send(to, m) }, () => this.tracker === tracker)
     } catch (err: any) {
       this.host.problem(`${this.id}: snapshot to ${to} failed: ${String(err?.message ?? err)}`)
     } finally {
-      await snap.close()
       this.sendingSnapshot.delete(to)
     }
   }

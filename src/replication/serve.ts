@@ -1,0 +1,136 @@
+/**
+ * What a primary sends from its store: answers to a member's Need (a delta from the log, "you are
+ * up to date", or a snapshot) and the coalesced gossip of its batches. Transport-free: callers
+ * pass a `send`; the libp2p shell and the fault simulation's port (test/helpers/sim-peer.ts)
+ * share it, so the simulation exercises this very code.
+ */
+import type { Store, StoredRecord } from '../store/types.js'
+import { MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from './constants.js'
+import type { AppendMessage, ReplicationMessage } from './types.js'
+
+/** Most bytes of entries in one gossip message; beyond it the pending window starts over. */
+export const MAX_GOSSIP_BYTES = 1024 * 1024
+/** Gossip publishes at most once per this interval (coalescing every batch in between). */
+export const GOSSIP_INTERVAL_MS = 50
+
+/** Term of the entry at `index` (0 for index 0), or undefined when compacted away. */
+export async function termAt (store: Store, index: number): Promise<number | undefined> {
+  if (index === 0) return 0
+  const s = store.state
+  if (index === s.index) return s.term
+  const [e] = await store.readLog(index, 1)
+  return e?.index === index ? e.term : undefined
+}
+
+/**
+ * How to answer `need { from, snapshot }`: a snapshot when asked for one, when `from` is below the
+ * log floor (compacted), or when a fresh peer (`from = 1`) would replay more than
+ * `max(10 000, 2 × keys)` entries; "up to date" when `from` is past the log; else a delta.
+ */
+export function needAnswer (store: Store, from: number, snapshot: boolean): 'snapshot' | 'up-to-date' | 'delta' {
+  const { firstLogIndex, index: last, keys } = store.state
+  if (snapshot || from < firstLogIndex || (from === 1 && last - from + 1 > Math.max(10_000, 2 * keys))) return 'snapshot'
+  return from > last ? 'up-to-date' : 'delta'
+}
+
+/**
+ * Send the log from `from` to the store's end in appends of at most about MAX_BATCH_BYTES of
+ * entries, while `leading()`; false when the log no longer holds `from` (compacted meanwhile):
+ * the caller sends a snapshot instead.
+ */
+export async function sendDelta (store: Store, term: number, from: number, send: (m: AppendMessage) => void, leading: () => boolean): Promise<boolean> {
+  const last = store.state.index
+  let prevTerm = await termAt(store, from - 1)
+  if (prevTerm === undefined) return false
+  let next = from
+  while (next <= last && leading()) {
+    const entries = await store.readLog(next, 4096)
+    if (entries.length === 0 || entries[0].index !== next) return false
+    let bytes = 0
+    let cut = 0
+    while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
+      for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
+      cut++
+    }
+    const batch = entries.slice(0, cut)
+    send({ type: 'append', term, prevIndex: next - 1, prevTerm, entries: batch })
+    prevTerm = batch[batch.length - 1].term
+    next += batch.length
+  }
+  return true
+}
+
+/** "Your log ends here": an empty append naming the store's last entry. */
+export function upToDate (store: Store, term: number): AppendMessage {
+  return { type: 'append', term, prevIndex: store.state.index, prevTerm: store.state.term, entries: [] }
+}
+
+/**
+ * Stream a point-in-time snapshot of `store`: snapshot-begin, chunks of SNAPSHOT_CHUNK_RECORDS
+ * records in key order, snapshot-end with the count. Stops (without an end) once `leading()`
+ * turns false; errors are thrown after the snapshot is closed.
+ */
+export async function sendSnapshot (store: Store, term: number, send: (m: ReplicationMessage) => void, leading: () => boolean): Promise<void> {
+  const snap = store.snapshot()
+  try {
+    const { index, term: entryTerm, revision, keys } = snap.state
+    send({ type: 'snapshot-begin', term, index, entryTerm, revision, keys })
+    let chunk: Array<[string, StoredRecord]> = []
+    let count = 0
+    for await (const rec of snap.records()) {
+      chunk.push(rec)
+      if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
+        send({ type: 'snapshot-chunk', term, records: chunk })
+        count += chunk.length
+        chunk = []
+        if (!leading()) return
+      }
+    }
+    if (chunk.length > 0) send({ type: 'snapshot-chunk', term, records: chunk })
+    count += chunk.length
+    send({ type: 'snapshot-end', term, count })
+  } finally {
+    await snap.close()
+  }
+}
+
+/**
+ * The primary's pending gossip: every batch since the last publish, as one append. Members
+ * already have the entries from their direct streams (duplicates are ignored); gossip is a
+ * second path, and keeps subscribed non-members near the head.
+ */
+export class GossipBuffer {
+  private pending?: { msg: AppendMessage, bytes: number }
+  private publishedAt = 0
+
+  /** Add a batch; it starts a new message when too much is pending or it does not continue it. */
+  add (msg: AppendMessage, bytes: number): void {
+    const g = this.pending
+    if (g === undefined || g.bytes + bytes > MAX_GOSSIP_BYTES || !this.continues(g.msg, msg)) {
+      // A frame must be contiguous, or every receiver's codec refuses it.
+      this.pending = { msg: { ...msg, entries: [...msg.entries] }, bytes }
+    } else {
+      g.msg.entries.push(...msg.entries)
+      g.bytes += bytes
+    }
+  }
+
+  /** Whether `next` is the batch right after `pending` in the same term. */
+  protected continues (pending: AppendMessage, next: AppendMessage): boolean {
+    return pending.term === next.term && pending.prevIndex + pending.entries.length === next.prevIndex
+  }
+
+  /** Drop what is pending (a new term as primary starts afresh). */
+  clear (): void {
+    this.pending = undefined
+  }
+
+  /** The message to publish now, if any and if GOSSIP_INTERVAL_MS passed since the last one. */
+  take (now: number): AppendMessage | undefined {
+    const g = this.pending
+    if (g === undefined || now - this.publishedAt < GOSSIP_INTERVAL_MS) return undefined
+    this.pending = undefined
+    this.publishedAt = now
+    return g.msg
+  }
+}
