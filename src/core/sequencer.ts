@@ -70,6 +70,10 @@ interface Pending {
   onAbort?: () => void
 }
 
+function rejectAll (batch: Pending[], error: (p: Pending) => Error): void {
+  for (const p of batch) p.reject(error(p))
+}
+
 /** Group-commit write queue in front of a {@link Store}. */
 export class Sequencer {
   private readonly store: Store
@@ -115,7 +119,7 @@ export class Sequencer {
    */
   async submit (command: Command, id: string, signal?: AbortSignal): Promise<CommandResult> {
     if (this.stopped) throw new PeerStoppedError()
-    if (this.fatal !== undefined) throw new StorageError(`this peer cannot write: ${this.fatal.message}`, { cause: this.fatal })
+    if (this.fatal !== undefined) throw this.refusal()
     if (signal?.aborted === true) throw new AbortError()
     return new Promise<CommandResult>((resolve, reject) => {
       const p: Pending = { command, id, resolve, reject }
@@ -155,34 +159,33 @@ export class Sequencer {
 
   private async write (batch: Pending[]): Promise<void> {
     if (this.fatal !== undefined) {
-      for (const p of batch) p.reject(new StorageError(`this peer cannot write: ${this.fatal.message}`, { cause: this.fatal }))
+      rejectAll(batch, () => this.refusal())
       return
     }
-    const term = this.term()
-    if (term === undefined) {
-      // Deposed while these waited: stamping them with a term this peer does not lead could
-      // clash with the real primary's entries of that term.
-      for (const p of batch) p.reject(new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
-      return
+    const failed = (err: any, consequence: string): void => {
+      rejectAll(batch, p => new OperationFailedError(`write failed in storage: ${err?.message ?? err}${consequence}`, p.id, { cause: err }))
     }
-    let entries: LogEntry[]
-    let results: CommandResult[]
+    let term: number | undefined
+    let planned: ReturnType<typeof plan> | undefined
     try {
       const keys = [...new Set(batch.map(p => p.command.key))]
       const found = await this.store.getMany(keys)
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
-      ;({ entries, results } = plan(batch.map(p => p.command), records, this.store.state, term, this.now()))
+      // Asked after the reads: a peer deposed (or re-elected in a newer term) meanwhile must not
+      // stamp entries with a term it does not lead — they could clash with the real primary's.
+      term = this.term()
+      if (term !== undefined) planned = plan(batch.map(p => p.command), records, this.store.state, term, this.now())
     } catch (err: any) {
       this.log?.error('batch of %d writes failed: %e', batch.length, err)
-      for (const p of batch) p.reject(new OperationFailedError(`write failed in storage: ${err?.message ?? err}`, p.id, { cause: err }))
+      failed(err, '')
       return
     }
-    if (this.term() !== term) {
-      // Deposed (or re-elected in a newer term) while the records were read: nothing sent yet.
-      for (const p of batch) p.reject(new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
+    if (term === undefined || planned === undefined) {
+      rejectAll(batch, p => new OperationFailedError('this peer stopped being the primary before the write was made; nothing was written', p.id))
       return
     }
+    const { entries, results } = planned
     if (entries.length === 0) {
       // Every condition failed: nothing to write, the answers hold as they are.
       batch.forEach((p, i) => { p.resolve(results[i]) })
@@ -201,15 +204,13 @@ export class Sequencer {
       } catch (err: any) {
         // Nothing was sent anywhere: the batch fails, the next one starts afresh.
         this.log?.error('batch of %d writes failed: %e', batch.length, err)
-        for (const p of batch) p.reject(new OperationFailedError(`write failed in storage: ${err?.message ?? err}`, p.id, { cause: err }))
+        failed(err, '')
         return
       }
       acked = this.commit(entries)
     }
     if (failure !== undefined) {
-      for (const p of batch) {
-        p.reject(new OperationFailedError(`write failed in storage: ${failure.message}; its entry may still reach the other members and be applied there`, p.id, { cause: failure }))
-      }
+      failed(failure, '; its entry may still reach the other members and be applied there')
       return
     }
     this.onAppended?.(entries)
@@ -225,6 +226,12 @@ export class Sequencer {
       })
     this.inflight.add(done)
     void done.finally(() => this.inflight.delete(done))
+  }
+
+  /** The error every write gets once the sequencer fail-stopped. */
+  private refusal (): StorageError {
+    const f = this.fatal as Error
+    return new StorageError(`this peer cannot write: ${f.message}`, { cause: f })
   }
 
   /**
@@ -246,7 +253,7 @@ export class Sequencer {
           this.log?.error('entries %d..%d could not be appended; this peer stops writing: %e', first, last, err)
           if (this.fatal === undefined) {
             this.fatal = err
-            for (const p of this.queue.splice(0)) p.reject(new StorageError(`this peer cannot write: ${err.message}`, { cause: err }))
+            rejectAll(this.queue.splice(0), () => this.refusal())
             this.onFatal?.(err)
           }
           return err

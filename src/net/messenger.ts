@@ -18,6 +18,18 @@ import { Writer, varintLength } from '../codec/bytes.js'
 import { FrameDecoder } from './frames.js'
 import type { KvNode } from '../node/node.js'
 
+/** Length-prefixed frames by payload: one payload sent to several peers is framed (copied) once. */
+const frames = new WeakMap<Uint8Array, Uint8Array>()
+
+function framed (payload: Uint8Array): Uint8Array {
+  let f = frames.get(payload)
+  if (f === undefined) {
+    f = new Writer(varintLength(payload.length) + payload.length).bytes(payload).finish()
+    frames.set(payload, f)
+  }
+  return f
+}
+
 /** Options of {@link Messenger}. */
 export interface MessengerInit {
   node: KvNode
@@ -83,7 +95,7 @@ export class Messenger {
     let out = this.outbound.get(to)
     if (out === undefined) this.outbound.set(to, out = { queue: [], waitingDrain: false })
     if (out.queue.length >= this.maxQueued) return false
-    out.queue.push(new Writer(varintLength(payload.length) + payload.length).bytes(payload).finish())
+    out.queue.push(framed(payload))
     this.flush(to, out)
     return true
   }
