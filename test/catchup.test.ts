@@ -85,6 +85,21 @@ async function writeUntilMember (t: ExecutionContext, primary: Peer, fresh: Peer
   return live
 }
 
+/**
+ * Start a fresh peer (counting store, progress events) bootstrapped to `primary` and keep
+ * writing on the primary until it is a member: writes that flow during a catch-up must not be
+ * lost for it.
+ */
+async function joinWhileWriting (t: ExecutionContext, primary: Peer): Promise<{ fresh: Peer, store: CountingStore, events: Progress[], started: number, live: number, took: number }> {
+  const dir = await tempDir(t)
+  const store = new CountingStore({ location: join(dir, 'db'), dataDir: dir })
+  const events: Progress[] = []
+  const started = Date.now()
+  const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store }, events)
+  const live = await writeUntilMember(t, primary, fresh)
+  return { fresh, store, events, started, live, took: Date.now() - started }
+}
+
 async function fill (peer: Peer, prefix: string, count: number, batch = 1000): Promise<number> {
   const started = Date.now()
   for (let b = 0; b < count; b += batch) {
@@ -112,14 +127,7 @@ test.serial('catch-up by snapshot: a fresh peer joining a primary whose log is c
   await logCompacted(primary, primaryStore)
   t.is(primary.status().revision, 100_000)
 
-  const dir = await tempDir(t)
-  const store = new CountingStore({ location: join(dir, 'db'), dataDir: dir })
-  const events: Progress[] = []
-  const started = Date.now()
-  const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store }, events)
-  // Writes keep flowing while it catches up: they must not be lost for it.
-  const live = await writeUntilMember(t, primary, fresh)
-  const took = Date.now() - started
+  const { fresh, store, events, started, live, took } = await joinWhileWriting(t, primary)
   const snapshot = events.filter(e => e.phase === 'snapshot')
   const installed = snapshot.find(e => e.total > 0 && e.done === e.total)
   t.log(`100k keys by snapshot: member ${took} ms after start (snapshot begun at ${snapshot.length === 0 ? '-' : snapshot[0].at - started} ms, fully received at ${installed === undefined ? '-' : installed.at - started} ms; ${live} writes on the primary meanwhile)`)
@@ -141,14 +149,7 @@ test.serial('catch-up by delta: a fresh peer joining a primary whose log is inta
   t.log(`wrote 20k keys in ${wroteMs} ms on the primary`)
   t.is(primary.status().compactedRevision, 0, 'the log is intact')
 
-  const dir = await tempDir(t)
-  const store = new CountingStore({ location: join(dir, 'db'), dataDir: dir })
-  const events: Progress[] = []
-  const started = Date.now()
-  const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store }, events)
-  // Writes keep flowing while it catches up: they must not be lost for it.
-  const live = await writeUntilMember(t, primary, fresh)
-  const took = Date.now() - started
+  const { fresh, store, events, live, took } = await joinWhileWriting(t, primary)
   t.log(`20k revisions by delta: member ${took} ms after start, with ${live} writes on the primary meanwhile (${events.length} progress events)`)
   await waitFor(() => fresh.status().revision === primary.status().revision, 'the writes made during the catch-up', 10_000)
   t.is(store.installs, 0, 'no snapshot: the log was used')

@@ -132,6 +132,14 @@ class Harness {
     }, what, timeoutMs)
   }
 
+  /** Exactly one primary of a term above `afterTerm` among `among`, followed by all of them. */
+  async electedAmong (among: PeerProc[], afterTerm: number): Promise<PeerProc> {
+    return await this.wait(() => {
+      const ps = among.filter(p => p.status?.role === 'primary' && p.status.term > afterTerm)
+      return ps.length === 1 && among.every(p => p.status?.primary === ps[0].status!.peerId) ? ps[0] : undefined
+    }, 'the majority to elect a new primary')
+  }
+
   /** Acked writes that started at or after `since`. */
   ackedSince (since: number): Outcome[] {
     return this.outcomes.filter(o => o.revision !== undefined && o.start >= since)
@@ -175,6 +183,15 @@ async function startCluster (t: ExecutionContext): Promise<Harness> {
   await h.start(2, await tempDir(t), seed)
   await h.stable(h.procs, 3, 'three members following p0', 0, 45_000)
   return h
+}
+
+/** A three-peer cluster under load, with its primary (`old`) and the two others. */
+async function loadedCluster (t: ExecutionContext): Promise<{ h: Harness, load: { stop: () => Promise<void> }, old: PeerProc, oldTerm: number, others: PeerProc[] }> {
+  const h = await startCluster(t)
+  const load = startLoad(h)
+  await h.acks(Date.now(), 50, 'the load started')
+  const old = await h.stable(h.live(), 3, 'one primary with three members')
+  return { h, load, old, oldTerm: old.status!.term, others: h.procs.filter(p => p !== old) }
 }
 
 /** The concurrent load; `stop()` ends it and waits for every write in flight to be answered. */
@@ -367,20 +384,12 @@ test.serial('no acknowledged write is lost when a secondary is SIGKILLed under l
 
 test.serial('a primary partitioned from the others (all its replication and arbiter traffic dropped) steps down, the majority elects a new primary, and after healing nothing acked is lost', async t => {
   t.timeout(90_000)
-  const h = await startCluster(t)
-  const load = startLoad(h)
-  await h.acks(Date.now(), 50, 'the load started')
-  const old = await h.stable(h.live(), 3, 'one primary with three members')
-  const oldTerm = old.status!.term
-  const others = h.procs.filter(p => p !== old)
+  const { h, load, old, oldTerm, others } = await loadedCluster(t)
   // The partition: the fixture's faults drop only inbound replication frames, not arbiter
   // traffic, so the primary is frozen instead — to the others exactly a peer cut off from them.
   const frozeAt = Date.now()
   h.freeze(old)
-  const next = await h.wait(() => {
-    const ps = others.filter(p => p.status?.role === 'primary' && p.status.term > oldTerm)
-    return ps.length === 1 && others.every(p => p.status?.primary === ps[0].status!.peerId) ? ps[0] : undefined
-  }, 'the majority to elect a new primary')
+  const next = await h.electedAmong(others, oldTerm)
   const electedMs = Date.now() - frozeAt
   // The cut lasts until the majority evicted the frozen peer and commits writes on its own, and
   // at least 4 s (the fault's length, not a synchronisation: the frozen primary's step-down
@@ -415,21 +424,13 @@ test.serial('a primary partitioned from the others (all its replication and arbi
 
 test.serial('a primary cut off from the network (connections closed and refused, process running) steps down on its own, writes sent to it fail, the majority elects; after healing it reconnects, rejoins and nothing acked is lost', async t => {
   t.timeout(90_000)
-  const h = await startCluster(t)
-  const load = startLoad(h)
-  await h.acks(Date.now(), 50, 'the load started')
-  const old = await h.stable(h.live(), 3, 'one primary with three members')
-  const oldTerm = old.status!.term
-  const others = h.procs.filter(p => p !== old)
+  const { h, load, old, oldTerm, others } = await loadedCluster(t)
   const cutAt = Date.now()
   t.true((await old.faults({ partition: true })).partitioned)
   // Alone, the old primary steps down (it hears no majority) while it keeps running.
   await h.wait(() => old.status?.role !== 'primary' ? true : undefined, `${old.name} to step down while cut off`, 15_000)
   const steppedDownMs = Date.now() - cutAt
-  const next = await h.wait(() => {
-    const ps = others.filter(p => p.status?.role === 'primary' && p.status.term > oldTerm)
-    return ps.length === 1 && others.every(p => p.status?.primary === ps[0].status!.peerId) ? ps[0] : undefined
-  }, 'the majority to elect a new primary')
+  const next = await h.electedAmong(others, oldTerm)
   const electedMs = Date.now() - cutAt
   const failoverMs = await h.acks(cutAt, 1, 'the cut')
   await h.wait(() => others.every(p => p.status?.members.length === 2), `the majority to evict ${old.name}`)

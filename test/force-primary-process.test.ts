@@ -6,6 +6,7 @@
  * the conflict and stays out; restarted on an empty data directory it joins and catches up.
  */
 import test from 'ava'
+import type { ExecutionContext } from 'ava'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tempDir } from './helpers/tmp.js'
@@ -21,14 +22,20 @@ function addrOf (p: PeerProc): string {
   return a.includes('/p2p/') ? a : `${a}/p2p/${p.status?.peerId as string}`
 }
 
+/** `a` founds a cluster, `b` joins it: a two-member cluster of processes under `dir`. */
+async function twoPeers (t: ExecutionContext): Promise<{ dir: string, a: PeerProc, b: PeerProc }> {
+  const dir = await tempDir(t)
+  const a = startProc(t, join(dir, 'a'), 0, undefined, { name: 'a', lifetimeMs: LIFETIME_MS })
+  await waitFor(() => a.status?.role === 'primary', 'a founds', 20_000)
+  const b = startProc(t, join(dir, 'b'), 0, addrOf(a), { name: 'b', lifetimeMs: LIFETIME_MS })
+  await waitFor(() => a.status?.members.length === 2 && b.status?.role === 'secondary', 'b joins', 20_000)
+  return { dir, a, b }
+}
+
 for (const dead of ['primary', 'secondary'] as const) {
   test(`two peers, the ${dead} is SIGKILLed: writes fail until the survivor is forced; then acked writes are all there, the old peer stays out until reset, and rejoins empty`, async t => {
     t.timeout(100_000)
-    const dir = await tempDir(t)
-    const a = startProc(t, join(dir, 'a'), 0, undefined, { name: 'a', lifetimeMs: LIFETIME_MS })
-    await waitFor(() => a.status?.role === 'primary', 'a founds', 20_000)
-    const b = startProc(t, join(dir, 'b'), 0, addrOf(a), { name: 'b', lifetimeMs: LIFETIME_MS })
-    await waitFor(() => a.status?.members.length === 2 && b.status?.role === 'secondary', 'b joins', 20_000)
+    const { a, b } = await twoPeers(t)
 
     const acked = new Map<string, string>()
     for (let i = 0; i < 20; i++) {
@@ -88,11 +95,7 @@ for (const dead of ['primary', 'secondary'] as const) {
 
 test('the forcePrimary start option forces only in the named cluster and only when no primary appears: a restart into a live cluster stays secondary, a lone survivor restarted with it becomes primary of a new cluster, and a later restart with the option left in place does nothing', async t => {
   t.timeout(150_000)
-  const dir = await tempDir(t)
-  const a = startProc(t, join(dir, 'a'), 0, undefined, { name: 'a', lifetimeMs: LIFETIME_MS })
-  await waitFor(() => a.status?.role === 'primary', 'a founds', 20_000)
-  const b = startProc(t, join(dir, 'b'), 0, addrOf(a), { name: 'b', lifetimeMs: LIFETIME_MS })
-  await waitFor(() => a.status?.members.length === 2 && b.status?.role === 'secondary', 'b joins', 20_000)
+  const { dir, a, b } = await twoPeers(t)
   t.true((await a.set('k', 'v')).ok)
   const cluster = a.status?.clusterId as string
 
