@@ -88,7 +88,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private replication?: Replication
   private forwarder?: Forwarder
   private revisionWaiters: Array<{ revision: number, wake: () => void }> = []
-  private forcing: Promise<void> | undefined
+  /** The `forcePrimary` start option's attempt (awaited by stop). */
+  private startForce: Promise<void> | undefined
 
   constructor (opts: ResolvedOptions, internals: PeerInternals = {}) {
     super()
@@ -151,7 +152,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     }
     this.state = 'running'
     this.log('started in %s at revision %d', this.opts.dataDir, this.store.state.revision)
-    if (this.opts.forcePrimary !== undefined && this.arbiter !== undefined) this.forcing = this.forceAtStart(this.opts.forcePrimary)
+    if (this.opts.forcePrimary !== undefined && this.arbiter !== undefined) this.startForce = this.forceAtStart(this.opts.forcePrimary)
   }
 
   private async startNetwork (): Promise<void> {
@@ -667,7 +668,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     await this.exchange?.stop()
     await this.node?.stop()
     this.lifetime.abort()
-    await this.forcing
+    await this.startForce
     for (const w of this.revisionWaiters) w.wake()
     await this.compacting
     await this.store.close()
