@@ -16,6 +16,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Writer, varintLength } from '../codec/bytes.js'
 import { FrameDecoder } from './frames.js'
+import { lazyWindowUpdates } from './lazy-window.js'
 import type { KvNode } from '../node/node.js'
 
 /** Length-prefixed frames by payload: one payload sent to several peers is framed (copied) once. */
@@ -159,6 +160,7 @@ export class Messenger {
       return
     }
     this.inbound.add(stream)
+    lazyWindowUpdates(stream)
     const decoder = new FrameDecoder(this.maxFrameBytes)
     stream.addEventListener('message', evt => {
       try {

@@ -10,7 +10,7 @@
 import './polyfill.js'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
+import { corkedTcp } from './corked-tcp.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -121,7 +121,7 @@ export async function createNode (init: NodeInit): Promise<{ node: KvNode, resol
   const node = await createLibp2p<NodeServices>({
     privateKey: init.privateKey,
     addresses: { listen: resolved.listen },
-    transports: [tcp()],
+    transports: [corkedTcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
