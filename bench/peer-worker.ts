@@ -23,8 +23,10 @@ import { createInterface } from 'node:readline'
 import type * as Kvgrid from '../src/index.js'
 import { quantile } from './stats.js'
 
-// Peers run the compiled package, as shipped (`npm run bench` builds dist/ first).
-const { createPeer } = await import(new URL('../dist/index.js', import.meta.url).href) as typeof Kvgrid
+// Peers run the compiled package, as shipped (`npm run bench` builds dist/ first, and this
+// worker to dist-bench/ so that no TypeScript loader slows its start); 'kvgrid' resolves to
+// this package's own dist/index.js.
+const { createPeer } = await import('kvgrid') as unknown as typeof Kvgrid
 
 const [dataDir, bootstrap] = process.argv.slice(2)
 const peer = await createPeer({
