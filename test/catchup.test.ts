@@ -1,7 +1,7 @@
 /**
  * Catch-up over real libp2p on 127.0.0.1: a fresh peer receiving 100k keys by snapshot (the
- * primary's log compacted) and 20k keys by delta (log intact, writes flowing meanwhile); a
- * secondary that missed 10k writes while down — stopped cleanly (in process) or SIGKILLed (a
+ * primary's log compacted), 15k by snapshot (log intact but longer than FRESH_DELTA_MAX_ENTRIES)
+ * and 8k by delta (log intact, writes flowing meanwhile); a secondary that missed 10k writes while down — stopped cleanly (in process) or SIGKILLed (a
  * separate process) — receives only what it missed from the log. Every test logs its catch-up
  * time (start of the catching-up peer → member). Tests run one at a time, so the timings are not
  * skewed by each other.
@@ -17,6 +17,7 @@ import { waitFor } from './helpers/wait.js'
 import { startProc } from './helpers/procs.js'
 import type { PeerProc, WriteAnswer } from './helpers/procs.js'
 import { digestEntries } from './fixtures/digest.js'
+import { FRESH_DELTA_MAX_ENTRIES } from '../src/replication/constants.js'
 
 const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
@@ -141,21 +142,44 @@ test.serial('catch-up by snapshot: a fresh peer joining a primary whose log is c
   t.is((await fresh.get('after'))?.revision, r.revision)
 })
 
-test.serial('catch-up by delta: a fresh peer joining a primary whose log is intact receives 20k revisions from the log, and the writes made meanwhile, identical', async t => {
+test.serial('catch-up by delta: a fresh peer joining a primary whose intact log is short receives its 8k revisions from the log, and the writes made meanwhile, identical', async t => {
   t.timeout(60_000)
   const primary = await startPeer(t, { dataDir: await tempDir(t) })
   await primary.ready({ signal: AbortSignal.timeout(20_000) })
-  const wroteMs = await fill(primary, 'delta/', 20_000)
-  t.log(`wrote 20k keys in ${wroteMs} ms on the primary`)
+  const count = FRESH_DELTA_MAX_ENTRIES - 2000
+  const wroteMs = await fill(primary, 'delta/', count)
+  t.log(`wrote ${count} keys in ${wroteMs} ms on the primary`)
   t.is(primary.status().compactedRevision, 0, 'the log is intact')
 
   const { fresh, store, events, live, took } = await joinWhileWriting(t, primary)
-  t.log(`20k revisions by delta: member ${took} ms after start, with ${live} writes on the primary meanwhile (${events.length} progress events)`)
+  t.log(`${count} revisions by delta: member ${took} ms after start, with ${live} writes on the primary meanwhile (${events.length} progress events)`)
   await waitFor(() => fresh.status().revision === primary.status().revision, 'the writes made during the catch-up', 10_000)
   t.is(store.installs, 0, 'no snapshot: the log was used')
   t.false(events.some(e => e.phase === 'snapshot'))
   t.true(events.some(e => e.phase === 'delta'), 'delta progress was reported')
   t.is(store.appended, primary.status().revision, 'every revision arrived as a log entry')
+  await sameData(t, primary, fresh)
+})
+
+test.serial('a fresh peer joining a primary whose intact log is longer than FRESH_DELTA_MAX_ENTRIES gets a snapshot (cheaper than replaying it), then the writes made meanwhile, identical, and holds everything when it joins', async t => {
+  t.timeout(60_000)
+  const primary = await startPeer(t, { dataDir: await tempDir(t) })
+  await primary.ready({ signal: AbortSignal.timeout(20_000) })
+  await fill(primary, 'long/', FRESH_DELTA_MAX_ENTRIES + 5000)
+  t.is(primary.status().compactedRevision, 0, 'the log is intact')
+  const dir = await tempDir(t)
+  const store = new CountingStore({ location: join(dir, 'db'), dataDir: dir })
+  const started = Date.now()
+  const fresh = await startPeer(t, { dataDir: dir, bootstrap: primary.multiaddrs }, { store })
+  // Membership is granted only once it holds everything the primary said it has: nothing is
+  // written meanwhile, so that is the primary's revision at the moment it becomes a member.
+  await waitFor(() => isMember(fresh, primary, 2), 'the fresh peer to become a member', 30_000)
+  t.log(`${FRESH_DELTA_MAX_ENTRIES + 5000} keys by snapshot: member ${Date.now() - started} ms after start`)
+  t.is(fresh.status().revision, primary.status().revision, 'it holds every revision when it becomes a member')
+  t.true(store.installs >= 1, 'a snapshot was installed')
+  t.is(store.appended, 0, 'nothing was replayed from the log')
+  const live = await primary.set('after', 'join')
+  t.is((await fresh.get('after'))?.revision, live.revision)
   await sameData(t, primary, fresh)
 })
 
@@ -184,9 +208,9 @@ test.serial('a secondary stopped cleanly (it leaves) and restarted on its data a
   t.log(`restart after a clean stop, 10k missed: member ${took} ms after start (${events.length} progress events)`)
   t.is(back.status().peerId, id)
   t.is(store.installs, 0, 'no snapshot')
-  // Membership can be granted a little before the last frame of the answer is applied (the
-  // replica knows the primary's log end only from what it has received); wait for the rest.
-  await waitFor(() => back.status().revision === primary.status().revision, 'the rest of the missed revisions', 10_000)
+  // Membership waits for the whole answer (it ends with "your log ends here"); nothing is
+  // written meanwhile, so it holds the primary's revision already.
+  t.is(back.status().revision, primary.status().revision, 'every missed revision is there when it becomes a member')
   t.is(store.appended, 10_000, 'exactly the 10k missed revisions arrived')
   t.true(events.length > 0 && events.every(e => e.phase === 'delta' && e.done >= 1000), 'delta progress from its own position')
   await sameData(t, primary, back)

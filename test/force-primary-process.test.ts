@@ -103,7 +103,8 @@ test('the forcePrimary start option forces only in the named cluster and only wh
   b.child.kill('SIGKILL')
   await b.exited
   const b1 = startProc(t, b.dataDir, 0, addrOf(a), { name: 'b#1', lifetimeMs: LIFETIME_MS, forcePrimary: cluster })
-  await waitFor(() => b1.status?.role === 'secondary' && b1.status.primary === a.status?.peerId, 'b rejoins as secondary', 20_000)
+  // (An ordinary election on a loaded machine may move the primary role to b: still no force.)
+  await waitFor(() => b1.status?.clusterId === cluster && b1.status.members.length === 2 && b1.status.primary !== undefined && (b1.status.role === 'secondary' || b1.status.role === 'primary'), 'b rejoins its cluster', 30_000)
   // Well past the option's 2 s window: still the same cluster with both members (a force would
   // show as a new cluster id with b alone in it; an ordinary election on a loaded machine may
   // still move the primary role, which is fine).

@@ -9,10 +9,13 @@ import { ReplicaCore } from '../src/replication/replica.js'
 import type { ReplicaEffects } from '../src/replication/replica.js'
 import { AckTracker } from '../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../src/replication/codec.js'
+import { needAnswer, sendDelta, sendSnapshot } from '../src/replication/serve.js'
+import { FRESH_DELTA_MAX_ENTRIES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
 import type { AppendMessage, ReplicationMessage } from '../src/replication/types.js'
 import { plan } from '../src/core/evaluate.js'
 import { MemoryStore } from '../src/store/memory-store.js'
-import type { LogEntry } from '../src/store/types.js'
+import type { LogEntry, PackedRecords, StoredRecord } from '../src/store/types.js'
+import { encodeRecord, encodeTombstone, RecordPacker } from '../src/store/codec.js'
 
 const P = 'primary'
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -194,6 +197,57 @@ test('an empty append tells a replica where the primary log ends: caught up only
   t.true(r.caughtUp)
 })
 
+test('a delta answer in several frames is caught up only after its "ends here" append; one whose end was lost is asked again after endRetryMs without appends', t => {
+  const r = replica() // needRetryMs 100: endRetryMs 800
+  drain(r, r.onAppend(P, append(entries(1, 4)), 1).effects, 1, [], [])
+  t.false(r.caughtUp, 'holds all of the first frame, but the answer may go on')
+  t.deepEqual(r.tick(300).send, [], 'appends are flowing: not asked again')
+  drain(r, r.onAppend(P, append(entries(5, 4)), 310).effects, 310, [], [])
+  t.false(r.caughtUp)
+  t.deepEqual(r.tick(1000).send, [], 'within endRetryMs of the last append')
+  t.deepEqual(r.tick(1110).send, [{ type: 'need', term: 1, from: 9, snapshot: false }], 'the end was lost: ask again')
+  r.onAppend(P, { type: 'append', term: 1, prevIndex: 8, prevTerm: 1, entries: [] }, 1120)
+  t.true(r.caughtUp)
+  // A later append extends what it must hold; the end stays known.
+  const more = r.onAppend(P, append(entries(9, 2)), 1130).effects
+  t.false(r.caughtUp)
+  drain(r, more, 1130, [], [])
+  t.true(r.caughtUp)
+  // A new primary (or term) must say again where its log ends.
+  r.setLeader('other', 2, 1200)
+  r.onAppend('other', { type: 'append', term: 2, prevIndex: 10, prevTerm: 1, entries: entries(11, 1, 2) }, 1210)
+  t.false(r.caughtUp)
+})
+
+test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a snapshot beyond FRESH_DELTA_MAX_ENTRIES; snapshot chunks end by records or bytes', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  const n = FRESH_DELTA_MAX_ENTRIES
+  /** `count` entries from `from`, each creating its own key (a fresh peer's log: entries ≥ keys). */
+  const creating = (from: number, count: number): LogEntry[] => Array.from({ length: count }, (_, i) => {
+    const index = from + i
+    return { index, term: 1, revision: index, mutations: [{ type: 'put', key: `key${index}`, existed: false, record: { value: enc(`v${index}`), revision: index, createRevision: index, version: 1 } }] }
+  })
+  for (let i = 1; i <= n; i += 1000) await store.append(creating(i, 1000))
+  const sent: ReplicationMessage[] = []
+  t.true(await sendDelta(store, 1, n - 2500, m => { sent.push(m) }, () => true))
+  const appends = sent.filter((m): m is AppendMessage => m.type === 'append')
+  t.is(appends.length, sent.length)
+  t.deepEqual(appends.flatMap(m => m.entries.map(e => e.index)), Array.from({ length: 2501 }, (_, i) => n - 2500 + i))
+  t.deepEqual(appends[appends.length - 1], { type: 'append', term: 1, prevIndex: n, prevTerm: 1, entries: [] }, 'the answer ends with an empty append naming the last entry')
+  t.is(needAnswer(store, 1, false), 'delta', 'a fresh peer replays a log of FRESH_DELTA_MAX_ENTRIES')
+  t.is(needAnswer(store, n + 1, false), 'up-to-date')
+  await store.append(creating(n + 1, 1))
+  t.is(needAnswer(store, 1, false), 'snapshot', 'one more entry: a fresh peer gets a snapshot')
+  t.is(needAnswer(store, 2, false), 'delta', 'a peer with data of its own gets the log')
+  const snap: ReplicationMessage[] = []
+  await sendSnapshot(store, 1, m => { snap.push(m) }, () => true)
+  const chunks = snap.filter(m => m.type === 'snapshot-chunk')
+  t.is(chunks.length, Math.ceil((n + 1) / SNAPSHOT_CHUNK_RECORDS))
+  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1 })
+  for (const c of chunks) t.true(decodeMessage(encodeMessage(c)).ok)
+})
+
 test('one batch resolves only after the later of two secondaries acked it', t => {
   const tracker = new AckTracker({ term: 1, members: ['a', 'b'], lastIndex: 0, timeoutMs: 1000, repairAfterMs: 60, now: 0 })
   let done = false
@@ -249,13 +303,20 @@ test('a lagging member is listed for a direct repair push, at most once per inte
   t.deepEqual(tracker.tick(500), [])
 })
 
+/** Records packed as a snapshot chunk carries them. */
+function packed (records: Array<[string, StoredRecord]>): PackedRecords {
+  const p = new RecordPacker(64)
+  for (const [k, r] of records) p.add(enc(k), encodeRecord(r))
+  return p.take()
+}
+
 test('replication frames round-trip, and malformed ones give a verdict instead of throwing', t => {
   const msgs: ReplicationMessage[] = [
     append(entries(1, 3)),
     { type: 'ack', term: 4, index: 9, entryTerm: 3 },
     { type: 'need', term: 2, from: 7, snapshot: true },
     { type: 'snapshot-begin', term: 2, index: 100, entryTerm: 2, revision: 90, keys: 5 },
-    { type: 'snapshot-chunk', term: 2, records: [['a', { value: enc('x'), revision: 3, createRevision: 1, version: 2, expiresAt: 99 }]] },
+    { type: 'snapshot-chunk', term: 2, records: packed([['a', { value: enc('x'), revision: 3, createRevision: 1, version: 2, expiresAt: 99 }], ['b', { value: enc('y'), revision: 4, createRevision: 4, version: 1 }]]) },
     { type: 'snapshot-end', term: 2, count: 5 }
   ]
   for (const m of msgs) t.deepEqual(decodeMessage(encodeMessage(m)), { ok: true, msg: m })
@@ -264,6 +325,22 @@ test('replication frames round-trip, and malformed ones give a verdict instead o
   // Entries that do not follow prevIndex are refused.
   const bad = encodeMessage({ ...append(entries(1, 2)), prevIndex: 5 })
   t.false(decodeMessage(bad).ok)
+  const chunk = encodeMessage(msgs[4])
+  for (let n = 0; n < chunk.length; n++) t.false(decodeMessage(chunk.subarray(0, n)).ok, `snapshot chunk cut at ${n}`)
+  // Snapshot chunks are checked row by row without being decoded: a bad row refuses the frame.
+  const rec: StoredRecord = { value: enc('v'), revision: 1, createRevision: 1, version: 1 }
+  const raw = (rows: Array<[Uint8Array, Uint8Array]>, count = rows.length): Uint8Array => {
+    const p = new RecordPacker(64)
+    for (const [k, r] of rows) p.add(k, r)
+    return encodeMessage({ type: 'snapshot-chunk', term: 1, records: { count, bytes: p.take().bytes } })
+  }
+  for (const [what, frame] of [
+    ['keys out of order', raw([[enc('b'), encodeRecord(rec)], [enc('a'), encodeRecord(rec)]])],
+    ['invalid UTF-8 key', raw([[Uint8Array.of(0xc3), encodeRecord(rec)]])],
+    ['tombstone', raw([[enc('a'), encodeTombstone(1)]])],
+    ['count above the rows', raw([[enc('a'), encodeRecord(rec)]], 2)],
+    ['count below the rows', raw([[enc('a'), encodeRecord(rec)], [enc('b'), encodeRecord(rec)]], 1)]
+  ] as const) t.false(decodeMessage(frame).ok, what)
   let seed = 7
   const rand = (): number => { seed = (seed * 48271) % 2147483647; return seed }
   for (let i = 0; i < 3000; i++) {

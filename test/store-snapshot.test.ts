@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { LevelStore, MemoryStore, emptyState } from '../src/store/index.js'
 import type { LogEntry, Mutation, Store, StoreSnapshot, StoredRecord } from '../src/store/index.js'
 import { StorageError } from '../src/errors.js'
+import { decodeRecord, encodeRecord, encodeTombstone, PackedReader, RecordPacker } from '../src/store/codec.js'
+import type { PackedRecords } from '../src/store/types.js'
 import { tempDir } from './helpers/tmp.js'
 
 const enc = new TextEncoder()
@@ -124,6 +126,25 @@ async function install (snap: StoreSnapshot, dst: Store, size: number): Promise<
   await dst.installChunk(chunk)
   await dst.finishInstall()
   if (dst.installing) throw new Error('still marked installing after finishInstall')
+}
+
+/** Copy a snapshot into `dst` as packed chunks (what a primary streams); returns the chunks. */
+async function installPacked (snap: StoreSnapshot, dst: Store, maxRecords: number, maxBytes: number): Promise<PackedRecords[]> {
+  await dst.beginInstall(snap.state)
+  const chunks: PackedRecords[] = []
+  for await (const c of snap.packed({ maxRecords, maxBytes })) {
+    chunks.push(c)
+    await dst.installPacked(c)
+  }
+  await dst.finishInstall()
+  return chunks
+}
+
+/** Rows (raw key bytes, record encoding) packed as a snapshot chunk, malformed or not. */
+function pack (rows: Array<[Uint8Array | string, Uint8Array | StoredRecord]>): PackedRecords {
+  const p = new RecordPacker(64)
+  for (const [k, r] of rows) p.add(typeof k === 'string' ? enc.encode(k) : k, r instanceof Uint8Array ? r : encodeRecord(r))
+  return p.take()
 }
 
 /** `n` keys `k00000`…, `perEntry` puts per entry, every 10th with a TTL. */
@@ -260,6 +281,83 @@ for (const kind of kinds) {
     t.is(dec.decode((await dst.getAt('a', dst.state.revision))?.value), 'a3')
     t.is(await dst.getAt('d', dst.state.revision), undefined)
     t.is(dst.state.keys, src.state.keys - 1)
+  })
+
+  test(name('a snapshot read as packed chunks and installed without decoding reproduces data, state, expiry index and history'), async t => {
+    const src = await open(t, kind)
+    await fill(src, 300, 7)
+    await history(src)
+    const d = await openDisk(t, kind)
+    let dst = d.store
+    await apply(dst, [{ set: 'old', value: 'x', expiresAt: 100 }])
+    const snap = src.snapshot()
+    // small limits: chunks end by record count and by bytes
+    const chunks = await installPacked(snap, dst, 50, 600)
+    t.true(chunks.length > 300 / 50, `${chunks.length} chunks`)
+    t.true(chunks.some(c => c.count < 50 && c !== chunks[chunks.length - 1]), 'some chunks end by bytes')
+    // the packed rows are exactly what records() yields
+    const unpacked: Array<[string, StoredRecord]> = []
+    for (const c of chunks) {
+      const r = new PackedReader(c)
+      while (r.next()) unpacked.push([dec.decode(c.bytes.subarray(r.keyStart, r.keyEnd)), decodeRecord(c.bytes.subarray(r.recordStart, r.recordEnd)) as StoredRecord])
+    }
+    t.deepEqual(await rows((async function * () { yield * unpacked })()), await rows(snap.records()))
+    await snap.close()
+    const check = async (): Promise<void> => {
+      t.deepEqual(await dump(dst), await dump(src))
+      const { index, term, revision, keys } = src.state
+      t.deepEqual(dst.state, { index, term, revision, keys, compactedRevision: revision, firstLogIndex: index + 1 })
+      t.deepEqual(await dst.expiring(FAR * 2, 1000), await src.expiring(FAR * 2, 1000))
+      for (const k of ['a', 'b', 'c', 'd', 'é', 'old', 'k000000', 'k000299']) t.deepEqual(await dst.getAt(k, revision), await src.getAt(k, revision), `getAt ${k}`)
+    }
+    await check()
+    dst = await d.reopen()
+    await check()
+  })
+
+  test(name('a malformed or hostile packed chunk is refused with StorageError and writes nothing'), async t => {
+    const src = await open(t, kind)
+    await history(src)
+    const snap = src.snapshot()
+    const good: PackedRecords[] = []
+    for await (const c of snap.packed({ maxRecords: 2, maxBytes: 1 << 20 })) good.push(c)
+    await snap.close()
+    t.true(good.length >= 2)
+    const dst = await open(t, kind)
+    await dst.beginInstall(src.state)
+    await dst.installPacked(good[0])
+    const before = await dump(dst)
+    const rev = src.state.revision
+    const rec = (revision: number, extra: Partial<StoredRecord> = {}): StoredRecord => ({ value: enc.encode('v'), revision, createRevision: 1, version: 1, ...extra })
+    const bad: Array<[string, PackedRecords]> = [
+      ['count above the rows', { ...good[1], count: good[1].count + 1 }],
+      ['count below the rows', { ...good[1], count: good[1].count - 1 }],
+      ['negative count', { ...good[1], count: -1 }],
+      ['trailing byte', { count: good[1].count, bytes: Uint8Array.of(...good[1].bytes, 0) }],
+      ['keys out of order', pack([['zz2', rec(1)], ['zz1', rec(1)]])],
+      ['a key repeated in a chunk', pack([['zz1', rec(1)], ['zz1', rec(1)]])],
+      ['a key not above the previous chunk', pack([['a', rec(1)]])],
+      ['empty key', pack([['', rec(1)]])],
+      ['key over 1024 bytes', pack([['z'.repeat(1025), rec(1)]])],
+      ['invalid UTF-8 key', pack([[Uint8Array.of(0x7a, 0xff, 0xfe), rec(1)]])],
+      ['tombstone', pack([['zz', encodeTombstone(1)]])],
+      ['unknown record flags', pack([['zz', Uint8Array.of(0x80, 1, 1, 1)]])],
+      ['record header cut short', pack([['zz', Uint8Array.of(0, 1)]])],
+      ['varint beyond the record', pack([['zz', Uint8Array.of(0, 0x81)]])],
+      ['empty record', pack([['zz', new Uint8Array(0)]])],
+      ['revision beyond the snapshot', pack([['zz1', rec(1)], ['zz2', rec(rev + 1)]])]
+    ]
+    // every truncation of a valid chunk, too
+    for (let n = 0; n < good[1].bytes.length; n++) bad.push([`cut at ${n}`, { count: good[1].count, bytes: good[1].bytes.slice(0, n) }])
+    for (const [what, chunk] of bad) {
+      await t.throwsAsync(dst.installPacked(chunk), { instanceOf: StorageError }, what)
+    }
+    t.deepEqual(await dump(dst), before, 'nothing was written')
+    // the valid rest still installs, and the result is the snapshot
+    for (const c of good.slice(1)) await dst.installPacked(c)
+    await dst.finishInstall()
+    t.deepEqual(await dump(dst), await dump(src))
+    t.is(dst.state.keys, src.state.keys)
   })
 
   test(name('a store reopened in the middle of an install is empty and can be installed again'), async t => {

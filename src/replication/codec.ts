@@ -6,16 +6,17 @@
  *   2 ack            varint term · varint index · varint entryTerm
  *   3 need           varint term · varint from · u8 snapshot(0|1)
  *   4 snapshot-begin varint term · varint index · varint entryTerm · varint revision · varint keys
- *   5 snapshot-chunk varint term · varint n · n × (string key · bytes record)
+ *   5 snapshot-chunk varint term · varint n · n × (string key · bytes record)   (PackedRecords)
  *   6 snapshot-end   varint term · varint count
  *
- * Log entries and records use the store's encodings (store/codec.ts). `decodeMessage` returns a
- * typed verdict and never throws; it also checks that an append's entries are consecutive and
- * follow prevIndex, so a replica never has to trust a malformed batch.
+ * Log entries and records use the store's encodings (store/codec.ts); a snapshot chunk's body is
+ * the store's PackedRecords as is. `decodeMessage` returns a typed verdict and never throws; it
+ * also checks that an append's entries are consecutive and follow prevIndex, and every record of
+ * a snapshot chunk (bounds, keys, ascending order, record headers) without decoding it, so a
+ * replica never has to trust a malformed batch.
  */
-import { DecodeError, Reader, Writer, utf8, varintLength } from '../codec/bytes.js'
-import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord } from '../store/codec.js'
-import type { StoredRecord } from '../store/types.js'
+import { DecodeError, Reader, Writer, varintLength } from '../codec/bytes.js'
+import { checkPacked, decodeLogEntry, encodeLogEntry } from '../store/codec.js'
 import type { ReplicationMessage } from './types.js'
 
 const T_APPEND = 1
@@ -40,13 +41,10 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
     return w.finish()
   }
   if (m.type === 'snapshot-chunk') {
-    const keys = m.records.map(([k]) => utf8(k))
-    const records = m.records.map(([, r]) => encodeRecord(r))
-    let size = 1 + varintLength(m.term) + varintLength(records.length)
-    for (let i = 0; i < records.length; i++) size += varintLength(keys[i].length) + keys[i].length + varintLength(records[i].length) + records[i].length
-    const w = new Writer(size).u8(T_SNAP_CHUNK).varint(m.term).varint(records.length)
-    for (let i = 0; i < records.length; i++) w.bytes(keys[i]).bytes(records[i])
-    return w.finish()
+    // The packed records are already the wire body: one copy behind the header.
+    const { count, bytes } = m.records
+    return new Writer(1 + varintLength(m.term) + varintLength(count) + bytes.length)
+      .u8(T_SNAP_CHUNK).varint(m.term).varint(count).raw(bytes).finish()
   }
   const w = new Writer(64)
   switch (m.type) {
@@ -112,16 +110,12 @@ function decode (bytes: Uint8Array): ReplicationMessage {
       break
     case T_SNAP_CHUNK: {
       const term = r.varint()
-      const n = r.varint()
-      if (n > r.remaining) throw new DecodeError(`record count ${n} exceeds the frame`)
-      const records: Array<[string, StoredRecord]> = []
-      for (let i = 0; i < n; i++) {
-        const key = r.string(MAX_KEY_BYTES)
-        if (key.length === 0) throw new DecodeError('empty key in snapshot')
-        const record = decodeRecord(r.bytes())
-        if (record === undefined) throw new DecodeError('tombstone in snapshot')
-        records.push([key, record])
-      }
+      const count = r.varint()
+      if (count > r.remaining) throw new DecodeError(`record count ${count} exceeds the frame`)
+      // Checked record by record without decoding (bounds, keys, order, headers), then copied
+      // out of the transport's buffer: the store installs it later.
+      const records = { count, bytes: r.rest().slice() }
+      checkPacked(records)
       msg = { type: 'snapshot-chunk', term, records }
       break
     }

@@ -17,8 +17,9 @@
  *   our last entry while that entry's term is older than the primary's: a deposed primary whose
  *   unacknowledged suffix is longer than the new primary's log. The replica then asks for a
  *   snapshot.
- * - Catch-up: `caughtUp` is true once the replica holds everything the primary has told it it
- *   has (the last index of the latest append, including an empty "you are up to date" append).
+ * - Catch-up: `caughtUp` is true once the primary said where its log ends — an empty append: the
+ *   answer "you are up to date", or the one closing a delta answer — and the replica holds
+ *   everything the primary has told it it has (the last index of every append since).
  */
 import type { LogEntry } from '../store/types.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
@@ -48,6 +49,12 @@ export interface ReplicaInit {
   needRetryMs: number
   persistRetryMs: number
   maxBuffered: number
+  /**
+   * Appends heard but the primary has not said where its log ends: ask again after this long
+   * without any append (the answer's end was lost). Long enough not to ask again between two
+   * frames of a delta answer still streaming. @default 8 × needRetryMs
+   */
+  endRetryMs?: number
 }
 
 /** Applies the primary's log in order. */
@@ -61,6 +68,15 @@ export class ReplicaCore {
   private retryAt?: number
   private lastNeed?: { from: number, at: number, snapshot: boolean }
   private leaderLast = -1
+  /**
+   * The current primary said where its log ends (an empty append: the answer "up to date", or
+   * the end of a delta answer) since it became this replica's primary or since the last install.
+   * Until then `leaderLast` is only the end of the frames received so far: a delta answer
+   * streamed in several frames looks "caught up" between two of them.
+   */
+  private endKnown = false
+  /** When the last append of the current primary arrived (a delta answer may still be streaming). */
+  private heardAt = -Infinity
   private awaitingSnapshot = false
   private readonly opts: ReplicaInit
 
@@ -77,7 +93,7 @@ export class ReplicaCore {
 
   /** Whether the replica holds everything the current primary said it has. */
   get caughtUp (): boolean {
-    return this.leader !== undefined && this.leaderLast >= 0 && this.appliedIndex >= this.leaderLast && !this.awaitingSnapshot
+    return this.leader !== undefined && this.endKnown && this.leaderLast >= 0 && this.appliedIndex >= this.leaderLast && !this.awaitingSnapshot
   }
 
   /** The primary's last index as last announced (−1: not heard yet). */
@@ -98,6 +114,8 @@ export class ReplicaCore {
     if (!changed) return { send: [] }
     this.buffer.clear()
     this.leaderLast = -1
+    this.endKnown = false
+    this.heardAt = -Infinity
     this.lastNeed = undefined
     // Ask the new primary where its log ends (and for anything we lack).
     return leader === undefined ? { send: [] } : this.need(this.appliedIndex + 1, now, this.awaitingSnapshot)
@@ -110,6 +128,8 @@ export class ReplicaCore {
     this.term = m.term
     const last = m.prevIndex + m.entries.length
     this.leaderLast = Math.max(this.leaderLast, last)
+    if (m.entries.length === 0) this.endKnown = true
+    this.heardAt = now
     if (this.awaitingSnapshot) return { verdict: 'accepted', effects: this.need(this.appliedIndex + 1, now, true) }
     if (this.behindUs(m)) return this.diverge(now)
     let prevTerm = m.prevTerm
@@ -218,6 +238,7 @@ export class ReplicaCore {
     this.lastNeed = undefined
     // The primary's log may have moved on while the snapshot travelled: ask where it ends.
     this.leaderLast = -1
+    this.endKnown = false
     const effects = this.advance(now)
     effects.send.push(this.ack())
     effects.send.push(...this.need(index + 1, now, false).send)
@@ -232,14 +253,19 @@ export class ReplicaCore {
   }
 
   /**
-   * Retries: a due persist retry, a gap still open after `needRetryMs`, or — until an append of
-   * the current primary arrived — the question where its log ends (an idle primary sends none).
+   * Retries: a due persist retry, a gap still open after `needRetryMs`, or — until the current
+   * primary said where its log ends (an empty append) — the question where it ends (an idle
+   * primary sends nothing else, and an answer may have been lost).
    */
   tick (now: number): ReplicaEffects {
     if (this.awaitingSnapshot) return this.need(this.appliedIndex + 1, now, true)
     const effects = this.advance(now)
-    if (effects.persist === undefined && effects.send.length === 0 && this.leaderLast < 0 && !this.persisting) {
-      return this.need(this.appliedIndex + 1, now, false)
+    if (effects.persist === undefined && effects.send.length === 0 && !this.endKnown && !this.persisting) {
+      // Nothing heard yet: ask again every needRetryMs (need() spaces equal questions). Appends
+      // heard but no end: ask again only after endRetryMs without any, so that a delta answer
+      // still streaming is not asked for a second time.
+      const endRetryMs = this.opts.endRetryMs ?? 8 * this.opts.needRetryMs
+      if (this.leaderLast < 0 || now - this.heardAt >= endRetryMs) return this.need(this.appliedIndex + 1, now, false)
     }
     return effects
   }

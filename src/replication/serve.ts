@@ -4,8 +4,8 @@
  * pass a `send`; the libp2p shell and the fault simulation's port (test/helpers/sim-peer.ts)
  * share it, so the simulation exercises this very code.
  */
-import type { Store, StoredRecord } from '../store/types.js'
-import { MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from './constants.js'
+import type { Store } from '../store/types.js'
+import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_RECORDS } from './constants.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
 
 /** Most bytes of entries in one gossip message; beyond it the pending window starts over. */
@@ -25,18 +25,19 @@ export async function termAt (store: Store, index: number): Promise<number | und
 /**
  * How to answer `need { from, snapshot }`: a snapshot when asked for one, when `from` is below the
  * log floor (compacted), or when a fresh peer (`from = 1`) would replay more than
- * `max(10 000, 2 × keys)` entries; "up to date" when `from` is past the log; else a delta.
+ * FRESH_DELTA_MAX_ENTRIES entries; "up to date" when `from` is past the log; else a delta.
  */
 export function needAnswer (store: Store, from: number, snapshot: boolean): 'snapshot' | 'up-to-date' | 'delta' {
-  const { firstLogIndex, index: last, keys } = store.state
-  if (snapshot || from < firstLogIndex || (from === 1 && last - from + 1 > Math.max(10_000, 2 * keys))) return 'snapshot'
+  const { firstLogIndex, index: last } = store.state
+  if (snapshot || from < firstLogIndex || (from === 1 && last - from + 1 > FRESH_DELTA_MAX_ENTRIES)) return 'snapshot'
   return from > last ? 'up-to-date' : 'delta'
 }
 
 /**
  * Send the log from `from` to the store's end in appends of at most about MAX_BATCH_BYTES of
- * entries, while `leading()`; false when the log no longer holds `from` (compacted meanwhile):
- * the caller sends a snapshot instead.
+ * entries, while `leading()`, then an empty append naming the last one ("your log ends here",
+ * as {@link upToDate}); false when the log no longer holds `from` (compacted meanwhile): the
+ * caller sends a snapshot instead.
  */
 export async function sendDelta (store: Store, term: number, from: number, send: (m: AppendMessage) => void, leading: () => boolean): Promise<boolean> {
   const last = store.state.index
@@ -57,6 +58,8 @@ export async function sendDelta (store: Store, term: number, from: number, send:
     prevTerm = batch[batch.length - 1].term
     next += batch.length
   }
+  // "Your log ends here": the replica learns the answer is complete (it may join once it holds it).
+  if (next > last) send({ type: 'append', term, prevIndex: last, prevTerm, entries: [] })
   return true
 }
 
@@ -66,28 +69,23 @@ export function upToDate (store: Store, term: number): AppendMessage {
 }
 
 /**
- * Stream a point-in-time snapshot of `store`: snapshot-begin, chunks of SNAPSHOT_CHUNK_RECORDS
- * records in key order, snapshot-end with the count. Stops (without an end) once `leading()`
- * turns false; errors are thrown after the snapshot is closed.
+ * Stream a point-in-time snapshot of `store`: snapshot-begin, chunks of at most
+ * SNAPSHOT_CHUNK_RECORDS records and about SNAPSHOT_CHUNK_BYTES bytes in key order (packed rows
+ * copied from the store, never decoded), snapshot-end with the count. Chunks are sent as they
+ * are read, without waiting for the receiver (the transport's queue paces them). Stops (without
+ * an end) once `leading()` turns false; errors are thrown after the snapshot is closed.
  */
 export async function sendSnapshot (store: Store, term: number, send: (m: ReplicationMessage) => void, leading: () => boolean): Promise<void> {
   const snap = store.snapshot()
   try {
     const { index, term: entryTerm, revision, keys } = snap.state
     send({ type: 'snapshot-begin', term, index, entryTerm, revision, keys })
-    let chunk: Array<[string, StoredRecord]> = []
     let count = 0
-    for await (const rec of snap.records()) {
-      chunk.push(rec)
-      if (chunk.length >= SNAPSHOT_CHUNK_RECORDS) {
-        send({ type: 'snapshot-chunk', term, records: chunk })
-        count += chunk.length
-        chunk = []
-        if (!leading()) return
-      }
+    for await (const records of snap.packed({ maxRecords: SNAPSHOT_CHUNK_RECORDS, maxBytes: SNAPSHOT_CHUNK_BYTES })) {
+      send({ type: 'snapshot-chunk', term, records })
+      count += records.count
+      if (!leading()) return
     }
-    if (chunk.length > 0) send({ type: 'snapshot-chunk', term, records: chunk })
-    count += chunk.length
     send({ type: 'snapshot-end', term, count })
   } finally {
     await snap.close()

@@ -62,8 +62,9 @@ export interface ReplicationInit {
   onInstalled: () => void
   onProgress?: (p: CatchUpProgress) => void
   /**
-   * The primary said "your log ends here" (an empty append) and the replica holds all of it: a
-   * joining peer may ask to join at once instead of on its next hello round.
+   * The replica became caught up with `primary`: the primary said where its log ends (an empty
+   * append) and the replica holds all of it. A joining peer may ask to join at once instead of
+   * on its next hello round.
    */
   onCaughtUp?: (primary: string) => void
   /**
@@ -113,6 +114,8 @@ export class Replication {
   private persistsInFlight = 0
   /** Every snapshot-install step of every transfer, in order (one store install at a time). */
   private installChain: Promise<void> = Promise.resolve()
+  /** The primary {@link reportCaughtUp} last saw the replica caught up with (undefined: not caught up). */
+  private reportedCaughtUp?: string
   private readonly onGossip = (evt: CustomEvent<Message>): void => {
     const m = evt.detail
     if (m.topic !== this.topic || m.type !== 'signed') return
@@ -283,9 +286,7 @@ export class Replication {
         if (verdict !== 'accepted' && verdict !== 'diverged') this.log.trace('append from %s: %s', from, verdict)
         if (verdict === 'diverged') this.log('log diverged from primary %s at index %d: asking for a snapshot', from, this.replica.applied.index)
         this.handle(effects)
-        // Only an empty append is the primary saying "your log ends here": a full frame of a
-        // longer answer is not, so the join nudge must not fire on one (it would join early).
-        if (msg.entries.length === 0 && this.tracker === undefined && this.leader === from && this.replica.caughtUp) this.init.onCaughtUp?.(from)
+        this.reportCaughtUp()
         const behind = this.replica.primaryLast - this.replica.applied.index
         if (behind > 1000) this.init.onProgress?.({ phase: 'delta', done: this.replica.applied.index, total: this.replica.primaryLast })
         break
@@ -306,7 +307,13 @@ export class Replication {
 
   /** Carry out a replica's effects: persist, then send. */
   private handle (effects: ReplicaEffects): void {
-    for (const m of effects.send) if (this.leader !== undefined) this.send(this.leader, m)
+    for (const m of effects.send) {
+      // While a snapshot is being received and installed, the replica core (still at its old
+      // position) asks for what gossip shows it lacks; once the primary finished sending, such a
+      // Need would start a second snapshot. The install asks where the log ends when it is done.
+      if (m.type === 'need' && this.receiving !== undefined) continue
+      if (this.leader !== undefined) this.send(this.leader, m)
+    }
     const run = effects.persist
     if (run === undefined) return
     this.persistsInFlight++
@@ -331,7 +338,20 @@ export class Replication {
       const last = run[run.length - 1]
       this.init.onApplied(run)
       this.handle(this.replica.persisted(last.index, last.term, this.now()))
+      this.reportCaughtUp()
     }).finally(() => { this.persistsInFlight-- })
+  }
+
+  /**
+   * Tell the peer (once per transition) that this replica now holds everything its primary said
+   * it has, including where its log ends: a joining peer then sends Join at once instead of on
+   * its next hello round. Checked after every append received and every persist, since the
+   * "ends here" append usually arrives before the entries before it are persisted.
+   */
+  private reportCaughtUp (): void {
+    const leader = this.tracker === undefined && this.replica.caughtUp ? this.leader : undefined
+    if (leader !== undefined && leader !== this.reportedCaughtUp) this.init.onCaughtUp?.(leader)
+    this.reportedCaughtUp = leader
   }
 
   /** Align the role with the arbiter's view (called on arbiter events and every tick). */
@@ -444,8 +464,8 @@ export class Replication {
       const records = msg.records
       r.chain = r.chain.then(async () => {
         if (r.failed) return
-        await this.init.store.installChunk(records)
-        r.count += records.length
+        await this.init.store.installPacked(records)
+        r.count += records.count
         this.init.onProgress?.({ phase: 'snapshot', done: r.count, total: r.keys })
       }).catch(err => { r.failed = true; this.log.error('snapshot chunk failed: %e', err) })
       this.installChain = r.chain

@@ -1,7 +1,7 @@
 /**
  * Replication messages. Entries are the store's physical log entries (see store/types.ts).
  */
-import type { LogEntry, StoredRecord } from '../store/types.js'
+import type { LogEntry, PackedRecords } from '../store/types.js'
 
 /** Ordered entries from the primary: the entry before them is (prevIndex, prevTerm). */
 export interface AppendMessage {
@@ -42,11 +42,14 @@ export interface SnapshotBeginMessage {
   keys: number
 }
 
-/** A chunk of snapshot records, in key order. */
+/**
+ * A chunk of snapshot records, in key order, packed as the store holds them (neither side
+ * decodes the records: the primary copies rows, the replica checks and writes them).
+ */
 export interface SnapshotChunkMessage {
   type: 'snapshot-chunk'
   term: number
-  records: Array<[string, StoredRecord]>
+  records: PackedRecords
 }
 
 /** The snapshot is complete. */

@@ -10,8 +10,10 @@
  *
  * u64 keys are big-endian so LevelDB's bytewise order is numeric order.
  */
+import { isUtf8 } from 'node:buffer'
 import { DecodeError, Reader, Writer, fromUtf8, utf8, varintLength } from '../codec/bytes.js'
-import type { LogEntry, LogPosition, Mutation, StoreState, StoredRecord } from './types.js'
+import { MAX_KEY_BYTES } from '../constants.js'
+import type { LogEntry, LogPosition, Mutation, PackedRecords, StoreState, StoredRecord } from './types.js'
 
 const P_DATA = 0x64
 const P_HISTORY = 0x68
@@ -263,4 +265,266 @@ export function decodePosition (bytes: Uint8Array): LogPosition {
 export function metaKey (name: string): Uint8Array {
   const nb = utf8(name)
   return new Writer(nb.length + 1).u8(P_META).raw(nb).finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed records (snapshot chunks): rows copied as stored, checked without decoding them.
+
+/** Longest key a packed record may carry (the API's key limit). */
+export const MAX_PACKED_KEY_BYTES = MAX_KEY_BYTES
+
+function writeVarintAt (buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  buf[pos++] = n
+  return pos
+}
+
+function writeU64At (buf: Uint8Array, pos: number, n: number): void {
+  const hi = Math.floor(n / 2 ** 32)
+  const lo = n >>> 0
+  buf[pos] = hi >>> 24
+  buf[pos + 1] = (hi >>> 16) & 0xff
+  buf[pos + 2] = (hi >>> 8) & 0xff
+  buf[pos + 3] = hi & 0xff
+  buf[pos + 4] = lo >>> 24
+  buf[pos + 5] = (lo >>> 16) & 0xff
+  buf[pos + 6] = (lo >>> 8) & 0xff
+  buf[pos + 7] = lo & 0xff
+}
+
+/**
+ * Builds {@link PackedRecords} from rows as stored (UTF-8 key, record bytes), copying bytes
+ * only: one buffer per chunk, no object per record.
+ */
+export class RecordPacker {
+  private buf: Buffer
+  private pos = 0
+  /** Records added since the last {@link take}. */
+  count = 0
+
+  /** `capacity`: initial buffer size of each chunk (it grows for a larger record). */
+  constructor (private readonly capacity: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, capacity))
+  }
+
+  /** Bytes added since the last {@link take}. */
+  get size (): number {
+    return this.pos
+  }
+
+  /** Add one row: the key's UTF-8 bytes and its stored record encoding. */
+  add (key: Uint8Array, record: Uint8Array): void {
+    const need = this.pos + 16 + key.length + record.length
+    if (need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2))
+      next.set(this.buf.subarray(0, this.pos))
+      this.buf = next
+    }
+    const b = this.buf
+    let p = writeVarintAt(b, this.pos, key.length)
+    b.set(key, p)
+    p = writeVarintAt(b, p + key.length, record.length)
+    b.set(record, p)
+    this.pos = p + record.length
+    this.count++
+  }
+
+  /**
+   * Add one row whose key is given as text: `text` from UTF-16 index `from` on (LevelDB rows read
+   * with a UTF-8 key encoding, prefix byte included: reading keys as strings is cheaper than as
+   * buffers). The store writes only keys encoded from strings, so the text is exact.
+   */
+  addText (text: string, from: number, record: Uint8Array): void {
+    const key = from === 0 ? text : text.substring(from)
+    const keyLen = Buffer.byteLength(key, 'utf8')
+    const need = this.pos + 16 + keyLen + record.length
+    if (need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2))
+      next.set(this.buf.subarray(0, this.pos))
+      this.buf = next
+    }
+    const b = this.buf
+    let p = writeVarintAt(b, this.pos, keyLen)
+    p += b.write(key, p, 'utf8')
+    p = writeVarintAt(b, p, record.length)
+    b.set(record, p)
+    this.pos = p + record.length
+    this.count++
+  }
+
+  /** The records added so far (a view of a buffer never written again); starts a new chunk. */
+  take (): PackedRecords {
+    const out = { count: this.count, bytes: new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.pos) }
+    this.buf = Buffer.allocUnsafe(Math.max(64, this.capacity))
+    this.pos = 0
+    this.count = 0
+    return out
+  }
+}
+
+/** A key's bytes as text for messages (invalid UTF-8 replaced, never throws). */
+export function keyText (key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8')
+}
+
+/** Whether a stored record encoding is a tombstone (history only; never in the data keyspace). */
+export function isTombstone (record: Uint8Array): boolean {
+  return record.length > 0 && (record[0] & F_TOMBSTONE) !== 0
+}
+
+/**
+ * Cursor over {@link PackedRecords} that checks every record as it steps onto it, without
+ * decoding it or allocating per record: both lengths within bounds, key 1–1024 bytes of valid
+ * UTF-8 and strictly above the previous one (the first above `after`, when given), record header
+ * well formed (known flags, varints inside the record, no tombstone). After `next()` returned
+ * true the fields describe the current record; the count must match the bytes exactly. Throws
+ * {@link DecodeError} only.
+ */
+export class PackedReader {
+  /** Offsets into `bytes` of the current record's key and record encoding. */
+  keyStart = 0
+  keyEnd = 0
+  recordStart = 0
+  recordEnd = 0
+  /** The current record's revision and expiry (undefined: none). */
+  revision = 0
+  expiresAt: number | undefined
+  private pos = 0
+  private left: number
+  private varintEnd = 0
+  private readonly bytes: Uint8Array
+
+  constructor (records: PackedRecords, private readonly after?: Uint8Array) {
+    if (!Number.isSafeInteger(records.count) || records.count < 0) throw new DecodeError(`bad record count ${records.count}`)
+    this.bytes = records.bytes
+    this.left = records.count
+  }
+
+  /** Step onto the next record; false after the last (then every byte was consumed). */
+  next (): boolean {
+    const b = this.bytes
+    if (this.left === 0) {
+      if (this.pos !== b.length) throw new DecodeError(`${b.length - this.pos} bytes after the last packed record`)
+      return false
+    }
+    const keyLen = this.varint(this.pos, b.length)
+    const keyStart = this.varintEnd
+    if (keyLen === 0 || keyLen > MAX_PACKED_KEY_BYTES) throw new DecodeError(`packed key of ${keyLen} bytes`)
+    if (keyStart + keyLen > b.length) throw new DecodeError('packed key beyond the chunk')
+    const recLen = this.varint(keyStart + keyLen, b.length)
+    const recStart = this.varintEnd
+    const recEnd = recStart + recLen
+    if (recLen === 0 || recEnd > b.length) throw new DecodeError('packed record beyond the chunk')
+    const key = b.subarray(keyStart, keyStart + keyLen)
+    if (!isUtf8(key)) throw new DecodeError('packed key is not valid UTF-8')
+    const first = this.keyEnd === 0
+    if (first ? (this.after !== undefined && compareBytes(key, this.after) <= 0) : compareBytes(key, b.subarray(this.keyStart, this.keyEnd)) <= 0) {
+      throw new DecodeError('packed keys out of order')
+    }
+    const flags = b[recStart]
+    if ((flags & F_TOMBSTONE) !== 0) throw new DecodeError('tombstone among packed records')
+    if ((flags & ~F_EXPIRY) !== 0) throw new DecodeError(`unknown record flags ${flags}`)
+    this.revision = this.varint(recStart + 1, recEnd)
+    this.varint(this.varintEnd, recEnd) // createRevision
+    this.varint(this.varintEnd, recEnd) // version
+    this.expiresAt = (flags & F_EXPIRY) !== 0 ? this.varint(this.varintEnd, recEnd) : undefined
+    this.keyStart = keyStart
+    this.keyEnd = keyStart + keyLen
+    this.recordStart = recStart
+    this.recordEnd = recEnd
+    this.pos = recEnd
+    this.left--
+    return true
+  }
+
+  /** Unsigned varint at `pos`, inside `end`; sets `varintEnd`. */
+  private varint (pos: number, end: number): number {
+    const b = this.bytes
+    let result = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++, pos++) {
+      if (pos >= end) throw new DecodeError('truncated varint in packed records')
+      const x = b[pos]
+      result += (x & 0x7f) * scale
+      if ((x & 0x80) === 0) {
+        if (!Number.isSafeInteger(result)) throw new DecodeError('varint exceeds 2^53')
+        this.varintEnd = pos + 1
+        return result
+      }
+      scale *= 0x80
+    }
+    throw new DecodeError('varint longer than 8 bytes')
+  }
+}
+
+/**
+ * LevelDB rows for the records of a checked packed chunk, built in three buffers for the whole
+ * chunk (data keys, history keys, expiry keys) instead of one per record. `rows[i]` lists the
+ * offsets {@link PackedReader} reported: keyStart, keyEnd, recordStart, recordEnd, revision,
+ * expiresAt (NaN: none) — six numbers per record.
+ */
+export function packedRows (bytes: Uint8Array, rows: Float64Array, count: number, put: (key: Uint8Array, value: Uint8Array) => void): void {
+  let keyBytes = 0
+  let expiring = 0
+  for (let i = 0; i < count; i++) {
+    const o = i * 6
+    keyBytes += rows[o + 1] - rows[o]
+    if (!Number.isNaN(rows[o + 5])) expiring++
+  }
+  const data = new Uint8Array(count + keyBytes)
+  const history = new Uint8Array(count * 11 + keyBytes)
+  const expiry = expiring === 0 ? EMPTY_BYTES : new Uint8Array(expiring * 9 + keyBytes)
+  let d = 0
+  let h = 0
+  let x = 0
+  for (let i = 0; i < count; i++) {
+    const o = i * 6
+    const key = bytes.subarray(rows[o], rows[o + 1])
+    const record = bytes.subarray(rows[o + 2], rows[o + 3])
+    const dk = data.subarray(d, d + 1 + key.length)
+    dk[0] = P_DATA
+    dk.set(key, 1)
+    d += dk.length
+    const hk = history.subarray(h, h + 11 + key.length)
+    hk[0] = P_HISTORY
+    hk[1] = key.length >>> 8
+    hk[2] = key.length & 0xff
+    hk.set(key, 3)
+    writeU64At(hk, 3 + key.length, rows[o + 4])
+    h += hk.length
+    put(dk, record)
+    put(hk, record)
+    if (!Number.isNaN(rows[o + 5])) {
+      const xk = expiry.subarray(x, x + 9 + key.length)
+      xk[0] = P_EXPIRY
+      writeU64At(xk, 1, rows[o + 5])
+      xk.set(key, 9)
+      x += xk.length
+      put(xk, EMPTY_BYTES)
+    }
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0)
+
+/**
+ * Check every record of a packed chunk with a {@link PackedReader} (the first key above
+ * `after`, when given) and return its rows for {@link packedRows}: six numbers per record.
+ * Throws {@link DecodeError} only.
+ */
+export function checkPacked (records: PackedRecords, after?: Uint8Array): Float64Array {
+  const r = new PackedReader(records, after) // checks the count first
+  const rows = new Float64Array(Math.min(records.count, records.bytes.length) * 6)
+  for (let o = 0; r.next(); o += 6) {
+    rows[o] = r.keyStart
+    rows[o + 1] = r.keyEnd
+    rows[o + 2] = r.recordStart
+    rows[o + 3] = r.recordEnd
+    rows[o + 4] = r.revision
+    rows[o + 5] = r.expiresAt ?? NaN
+  }
+  return rows
 }

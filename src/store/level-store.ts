@@ -14,14 +14,16 @@ import type { Iterator as LevelIterator, Snapshot as LevelSnapshotHandle } from 
 import type { Logger } from '@libp2p/logger'
 import { DataDirLockedError, StorageError } from '../errors.js'
 import {
-  compareBytes, dataBounds, DATA_END, DATA_START, EXPIRY_END, EXPIRY_START, HISTORY_END, HISTORY_START, LOG_END,
+  checkPacked, compareBytes, dataBounds, DATA_END, DATA_START, EXPIRY_END, EXPIRY_START, HISTORY_END, HISTORY_START, LOG_END,
   LOG_START, dataKey, decodeExpiryKey, decodeLogEntry, decodePosition, decodeRecord, decodeState, encodeLogEntry,
-  encodePosition, encodeRecord, encodeState, encodeTombstone, expiryBounds, expiryKey, historyKey, keyOfDataKey,
-  logKey, metaKey
+  encodePosition, encodeRecord, encodeState, encodeTombstone, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
+  keyText, logKey, metaKey, packedRows, RecordPacker
 } from './codec.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { RecordCache } from './record-cache.js'
-import type { ExpiryCandidate, KeyBounds, LogEntry, LogPosition, Store, StoreSnapshot, StoreState, StoredRecord } from './types.js'
+import type {
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, Store, StoreSnapshot, StoreState, StoredRecord
+} from './types.js'
 
 type Bytes = Uint8Array
 type BatchOp = { type: 'put', key: Bytes, value: Bytes } | { type: 'del', key: Bytes }
@@ -385,6 +387,36 @@ export class LevelStore implements Store {
     })
   }
 
+  async installPacked (records: PackedRecords): Promise<void> {
+    return this.exclusive(async () => {
+      const inst = this.requireInstall()
+      // Check everything before writing anything: a malformed chunk writes nothing.
+      let rows: Float64Array
+      try {
+        rows = checkPacked(records, inst.lastKey?.subarray(1))
+      } catch (err: any) {
+        throw new StorageError(`malformed snapshot records: ${err?.message}`, { cause: err })
+      }
+      const n = records.count
+      if (n === 0) return
+      const bytes = records.bytes
+      for (let o = 0; o < n * 6; o += 6) {
+        if (rows[o + 4] > inst.position.revision) {
+          throw new StorageError(`snapshot record ${JSON.stringify(keyText(bytes.subarray(rows[o], rows[o + 1])))} has revision ${rows[o + 4]}, beyond ${inst.position.revision}`)
+        }
+      }
+      const batch = this.db.batch()
+      packedRows(bytes, rows, n, (key, value) => { batch.put(key, value) })
+      await batch.write({ sync: false })
+      const o = (n - 1) * 6
+      const last = new Uint8Array(1 + rows[o + 1] - rows[o])
+      last[0] = DATA_START[0]
+      last.set(bytes.subarray(rows[o], rows[o + 1]), 1)
+      inst.written += n
+      inst.lastKey = last
+    })
+  }
+
   async finishInstall (): Promise<void> {
     return this.exclusive(async () => {
       const inst = this.requireInstall()
@@ -507,6 +539,46 @@ class LevelSnapshot implements StoreSnapshot {
       }
     } finally {
       this.iterators.delete(it)
+      await it.close()
+    }
+  }
+
+  async * packed (options: PackOptions): AsyncIterable<PackedRecords> {
+    if (this.closing !== undefined) throw new StorageError('snapshot is closed')
+    // Keys as strings: classic-level makes a string faster than a buffer (measured: 100k rows
+    // 280–325 ms instead of 380–415 ms). Each nextv reads about one chunk (the default 16 KiB
+    // read-ahead made it ~130 rows per call).
+    const [gte, lt] = [DATA_START, DATA_END].map(b => String.fromCharCode(b[0]))
+    const it = this.db.iterator<string, Bytes>({ gte, lt, snapshot: this.handle, highWaterMarkBytes: options.maxBytes, keyEncoding: 'utf8' })
+    this.iterators.add(it as unknown as LevelIterator<ClassicLevel<Bytes, Bytes>, Bytes, Bytes>)
+    const packer = new RecordPacker(options.maxBytes + 4096)
+    // One read ahead: LevelDB reads the next rows on its thread while the consumer sends these.
+    // Settles with the error rather than rejecting, so one left behind is never unhandled.
+    const read = async (): Promise<Array<[string, Bytes]> | Error> => it.nextv(options.maxRecords).catch((err: any) => err instanceof Error ? err : new Error(String(err)))
+    let ahead: Promise<Array<[string, Bytes]> | Error> | undefined = read()
+    try {
+      while (true) {
+        const entries = await ahead
+        ahead = undefined
+        if (entries instanceof Error) {
+          if (this.closing !== undefined) throw new StorageError('snapshot is closed', { cause: entries })
+          throw new StorageError(`cannot read the snapshot: ${entries.message}`, { cause: entries })
+        }
+        if (entries.length === 0) break
+        ahead = read()
+        for (const [k, v] of entries) {
+          if (isTombstone(v)) continue
+          packer.addText(k, 1, v)
+          if (packer.count >= options.maxRecords || packer.size >= options.maxBytes) {
+            yield packer.take()
+            if (this.closing !== undefined) throw new StorageError('snapshot is closed')
+          }
+        }
+      }
+      if (packer.count > 0) yield packer.take()
+    } finally {
+      await ahead // a read still running must end before the iterator closes
+      this.iterators.delete(it as unknown as LevelIterator<ClassicLevel<Bytes, Bytes>, Bytes, Bytes>)
       await it.close()
     }
   }

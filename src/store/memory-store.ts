@@ -8,7 +8,11 @@
 import type { Logger } from '@libp2p/logger'
 import { StorageError } from '../errors.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
-import type { ExpiryCandidate, KeyBounds, LogEntry, LogPosition, Store, StoreSnapshot, StoreState, StoredRecord } from './types.js'
+import { fromUtf8 } from '../codec/bytes.js'
+import { decodeRecord, encodeRecord, PackedReader, RecordPacker } from './codec.js'
+import type {
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, Store, StoreSnapshot, StoreState, StoredRecord
+} from './types.js'
 
 const encoder = new TextEncoder()
 /** Meta names the LevelDB store uses itself (reserved here too, so both behave the same). */
@@ -216,15 +220,24 @@ export class MemoryStore implements Store {
     const data = new Map(this.data)
     const state = { ...this.current }
     let closed = false
+    const records = async function * (): AsyncGenerator<[string, StoredRecord]> {
+      if (closed) throw new StorageError('snapshot is closed')
+      const keys = [...data.keys()].map(k => [Buffer.from(k), k] as const).sort((a, b) => Buffer.compare(a[0], b[0]))
+      for (const [, k] of keys) {
+        if (closed) throw new StorageError('snapshot is closed')
+        yield [k, copy(data.get(k) as StoredRecord)]
+      }
+    }
     return {
       state,
-      async * records () {
-        if (closed) throw new StorageError('snapshot is closed')
-        const keys = [...data.keys()].map(k => [Buffer.from(k), k] as const).sort((a, b) => Buffer.compare(a[0], b[0]))
-        for (const [, k] of keys) {
-          if (closed) throw new StorageError('snapshot is closed')
-          yield [k, copy(data.get(k) as StoredRecord)]
+      records,
+      async * packed (options: PackOptions) {
+        const packer = new RecordPacker(options.maxBytes + 4096)
+        for await (const [key, r] of records()) {
+          packer.add(encoder.encode(key), encodeRecord(r))
+          if (packer.count >= options.maxRecords || packer.size >= options.maxBytes) yield packer.take()
         }
+        if (packer.count > 0) yield packer.take()
       },
       async close () {
         closed = true
@@ -257,6 +270,23 @@ export class MemoryStore implements Store {
     }
     inst.written += records.length
     inst.lastKey = last
+  }
+
+  async installPacked (records: PackedRecords): Promise<void> {
+    this.check()
+    const inst = this.requireInstall()
+    // Decoded here (tests and simulation), checked first exactly as LevelStore does.
+    const decoded: Array<[string, StoredRecord]> = []
+    try {
+      const r = new PackedReader(records, inst.lastKey)
+      while (r.next()) {
+        const record = decodeRecord(records.bytes.subarray(r.recordStart, r.recordEnd)) as StoredRecord
+        decoded.push([fromUtf8(records.bytes.subarray(r.keyStart, r.keyEnd)), record])
+      }
+    } catch (err: any) {
+      throw new StorageError(`malformed snapshot records: ${err?.message}`, { cause: err })
+    }
+    await this.installChunk(decoded)
   }
 
   async finishInstall (): Promise<void> {

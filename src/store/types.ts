@@ -7,7 +7,7 @@
  * atomic batch. Entries are *physical*: they carry the resulting records, not the commands, so
  * the primary and every replica apply exactly the same bytes and never re-evaluate conditions or
  * clocks. Catch-up adds two more ways: installing another peer's {@link StoreSnapshot}
- * (`beginInstall` → `installChunk`… → `finishInstall`) and undoing a diverged log suffix
+ * (`beginInstall` → `installChunk` or `installPacked`… → `finishInstall`) and undoing a diverged log suffix
  * (`truncateAfter`). Both implementations (LevelDB, memory) pass the same test suite.
  */
 
@@ -98,6 +98,26 @@ export interface LogPosition {
 }
 
 /**
+ * Snapshot records packed as they are stored and as they travel in a snapshot chunk, without
+ * decoding them: `count` × (varint length · UTF-8 key · varint length · record encoding), in
+ * strictly ascending key order (UTF-8 bytes). Records use the store's record encoding
+ * (store/codec.ts); tombstones never appear.
+ */
+export interface PackedRecords {
+  /** Records in `bytes`. */
+  count: number
+  bytes: Uint8Array
+}
+
+/** Limits of one {@link PackedRecords} chunk read from a {@link StoreSnapshot}. */
+export interface PackOptions {
+  /** Most records per chunk (≥ 1). */
+  maxRecords: number
+  /** A chunk ends once it holds at least this many bytes (a single larger record travels alone). */
+  maxBytes: number
+}
+
+/**
  * A consistent, point-in-time view of a store's data, for catching up a peer whose missing
  * entries were compacted (or that is too far behind for the log). Unaffected by later appends,
  * compaction or truncation. Holds resources (LevelDB: a snapshot): always `close` it.
@@ -111,6 +131,13 @@ export interface StoreSnapshot {
    * once the snapshot is closed.
    */
   records (): AsyncIterable<[string, StoredRecord]>
+  /**
+   * The same records as {@link records}, packed in chunks of at most `maxRecords` records and
+   * about `maxBytes` bytes, copied from storage without decoding them (what a primary streams to
+   * a catching-up peer, for {@link Store.installPacked}). Throws {@link StorageError} once the
+   * snapshot is closed.
+   */
+  packed (options: PackOptions): AsyncIterable<PackedRecords>
   /** Release the view and end iterations in progress. Idempotent. */
   close (): Promise<void>
 }
@@ -169,6 +196,15 @@ export interface Store {
    * {@link StorageError} and nothing is written. Not synced on its own ({@link finishInstall} is).
    */
   installChunk (records: Array<[string, StoredRecord]>): Promise<void>
+  /**
+   * {@link installChunk} for {@link PackedRecords} (from another peer's {@link StoreSnapshot.packed},
+   * over the network), written without decoding the records. Every record is checked before
+   * anything is written — bounds of every length, key 1–1024 bytes of valid UTF-8, strictly
+   * ascending keys (across chunks too), record header (flags, varints; no tombstone) and
+   * revision not beyond the position — so a malformed or hostile chunk throws
+   * {@link StorageError} and writes nothing.
+   */
+  installPacked (records: PackedRecords): Promise<void>
   /**
    * Complete the install in one durable batch: `state` becomes the position with `keys` = records
    * written, `compactedRevision` = its revision and `firstLogIndex` = its index + 1. Then

@@ -19,7 +19,7 @@
  */
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, Store, StoreSnapshot, StoreState, StoredRecord
 } from '../../src/store/types.js'
 
 /** What the disk needs from the simulated world. */
@@ -319,6 +319,12 @@ export class SimDisk implements Store {
     if (this.dead) return never()
     const copy = structuredClone(records)
     return this.device.enqueue('installChunk', async () => this.s.installChunk(copy))
+  }
+
+  async installPacked (records: PackedRecords): Promise<void> {
+    if (this.dead) return never()
+    const copy = { count: records.count, bytes: records.bytes.slice() }
+    return this.device.enqueue('installChunk', async () => this.s.installPacked(copy))
   }
 
   async finishInstall (): Promise<void> {

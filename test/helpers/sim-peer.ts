@@ -458,7 +458,13 @@ export class SimPeer {
   }
 
   private handle (effects: ReplicaEffects): void {
-    for (const m of effects.send) if (this.leader !== undefined) this.send(this.leader, m)
+    for (const m of effects.send) {
+      // While a snapshot is being received and installed, the replica core (still at its old
+      // position) asks for what gossip shows it lacks; once the primary finished sending, such a
+      // Need would start a second snapshot. The install asks where the log ends when it is done.
+      if (m.type === 'need' && this.receiving !== undefined) continue
+      if (this.leader !== undefined) this.send(this.leader, m)
+    }
     const run = effects.persist
     if (run === undefined) return
     this.persistsInFlight++
@@ -576,8 +582,8 @@ export class SimPeer {
       const records = msg.records
       r.chain = r.chain.then(async () => {
         if (r.failed) return
-        await this.disk.installChunk(records)
-        r.count += records.length
+        await this.disk.installPacked(records)
+        r.count += records.count
       }).catch(() => { r.failed = true })
       if (this.host.fixes.snapshotReceive === true) this.installChain = r.chain
       return
