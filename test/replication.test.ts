@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { createPeer, LevelStore } from '../src/index.js'
 import type { LogEntry, Peer, PeerOptions, PeerInternals } from '../src/index.js'
 import { OperationFailedError, ReadTimeoutError } from '../src/errors.js'
+import { encodeMessage } from '../src/replication/codec.js'
+import { updatesTopic } from '../src/replication/constants.js'
+import type { KvNode } from '../src/node/node.js'
 import { tempDir } from './helpers/tmp.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -207,4 +210,64 @@ test('a primary whose disk keeps failing fails the write, stops taking part (fai
   // The failed write was sent before the local append failed: it is on both others or on neither.
   t.is(text((await next.get('b'))?.value), text((await other.get('b'))?.value))
   t.is(text((await next.get('a'))?.value), '1')
+})
+
+test('gossip is a second path: a member whose direct appends are all lost still receives, persists and acks every batch', async t => {
+  let cut = false
+  const { primary, all } = await cluster(t, 2, i => i === 1 ? { dropReplication: (_from, msg, via) => cut && via === 'direct' && msg.type === 'append' } : {})
+  const member = all[1]
+  if (member === primary) { t.pass('the cut-off peer became primary; nothing to check'); return }
+  await primary.set('warm', 'up')
+  cut = true
+  for (let i = 0; i < 10; i++) {
+    const r = await primary.set(`g${i}`, `v${i}`) // acked: the member persisted it, and it came by gossip
+    const e = await member.get(`g${i}`)
+    t.is(text(e?.value), `v${i}`)
+    t.is(e?.revision, r.revision)
+  }
+})
+
+test('gossip is taken only from the primary itself: a batch another member publishes is neither applied nor delivered', async t => {
+  const nodes = new Map<number, KvNode>()
+  let cut = false
+  const { primary, all } = await cluster(t, 3, i => ({
+    onNode: node => { nodes.set(i, node) },
+    ...(i === 2 ? { dropReplication: (_from: string, msg: { type: string }, via: string) => cut && via === 'direct' && msg.type === 'append' } : {})
+  }))
+  const victim = all[2]
+  const forgerIndex = all.findIndex((p, i) => i !== 2 && p !== primary)
+  if (victim === primary || forgerIndex < 0) { t.pass('roles fell otherwise; nothing to check'); return }
+  const forger = all[forgerIndex]
+  const victimNode = nodes.get(2) as KvNode
+  const delivered = new Map<string, number>()
+  victimNode.services.pubsub.addEventListener('gossipsub:message', evt => {
+    const from = evt.detail.propagationSource.toString()
+    delivered.set(from, (delivered.get(from) ?? 0) + 1)
+  })
+  const w = await primary.set('real', '1')
+  await waitFor(() => victim.status().revision === w.revision, 'the victim to hold the first write')
+  cut = true // from now on the victim gets the primary's batches by gossip only
+  // The forger publishes well-formed batches in the current term: one that continues the
+  // victim's log, and one far ahead of anything the victim holds (which a check by content alone
+  // could never call a duplicate).
+  const { term } = primary.status()
+  const value = new TextEncoder().encode('x')
+  const forge = (at: number): Uint8Array => encodeMessage({
+    type: 'append',
+    term,
+    prevIndex: at - 1,
+    prevTerm: term,
+    entries: [{ index: at, term, revision: at, mutations: [{ type: 'put', key: `forged${at}`, existed: false, record: { value, revision: at, createRevision: at, version: 1 } }] }]
+  })
+  const pubsub = nodes.get(forgerIndex)?.services.pubsub
+  await pubsub?.publish(updatesTopic('kvgrid'), forge(w.revision + 1))
+  await pubsub?.publish(updatesTopic('kvgrid'), forge(w.revision + 1000))
+  // The primary's next batches reach the victim by gossip (its direct appends are cut).
+  for (let i = 0; i < 5; i++) t.true((await primary.set(`after${i}`, String(i))).ok)
+  t.true((delivered.get(primary.status().peerId as string) ?? 0) > 0, 'the primary\'s gossip was delivered')
+  t.is(delivered.get(forger.status().peerId as string) ?? 0, 0, 'the forger\'s gossip was not')
+  t.is(await victim.get(`forged${w.revision + 1}`), undefined)
+  t.is(await victim.get(`forged${w.revision + 1000}`), undefined)
+  t.is(text((await victim.get('after4'))?.value), '4')
+  t.is(victim.status().revision, primary.status().revision)
 })

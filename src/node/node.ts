@@ -130,7 +130,9 @@ export async function createNode (init: NodeInit): Promise<{ node: KvNode, resol
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+      // Unsigned gossip: replication takes a gossip message only from the primary's own
+      // (Noise-authenticated) connection, so per-message signatures add nothing but cost.
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictNoSign' })
     },
     start: false
   })

@@ -61,8 +61,8 @@ function throwIfAborted (signal: AbortSignal | undefined): void {
 export interface PeerInternals {
   store?: Store
   now?: () => number
-  /** Drop an inbound replication frame when it returns true (lossy-link tests). */
-  dropReplication?: (from: string, msg: ReplicationMessage) => boolean
+  /** Drop an inbound replication frame when it returns true (lossy-link tests); `via`: the direct stream or gossip. */
+  dropReplication?: (from: string, msg: ReplicationMessage, via: 'direct' | 'gossip') => boolean
   /** libp2p connection gater (partition tests refuse every connection while cut off). */
   connectionGater?: ConnectionGater
   /** Called with the libp2p node once created (tests close its connections to cut it off). */

@@ -4,21 +4,26 @@
  *
  * Primary: every group-committed batch is sent to each member on its direct stream
  * (`/kvgrid/replicate/1.0.0`, Noise-authenticated) and waits until every member acked it. The
- * same entries are disseminated on the cluster's gossipsub topic (`kvgrid/<cluster>/updates`,
- * signed by the primary's key), coalesced to one message per 50 ms — a second path for members
- * and the feed for subscribed non-members. A member whose acks lag gets the missing entries
+ * same entries are disseminated on the cluster's gossipsub topic (`kvgrid/<cluster>/updates`),
+ * coalesced to one message per 50 ms — a second path for members and the feed for subscribed
+ * non-members. Gossip is unsigned (the node runs gossipsub with `StrictNoSign`): a message is
+ * taken only from the peer that delivered it when that peer is the primary, so the origin is
+ * the Noise-authenticated connection, as on the direct stream. A batch a member already holds
+ * is neither delivered nor relayed (the topic validator ignores it). A member whose acks lag gets the missing entries
  * pushed on the direct stream, which also carries acks, Needs and snapshots. A Need below the
  * log floor — or so far behind that replaying the log would cost more than copying the data —
  * is answered with a snapshot.
  *
- * Secondary: appends are taken from the primary only (gossipsub's signed `from`, the direct
- * stream's Noise-authenticated peer), applied in order, persisted (fsync) and acked.
+ * Secondary: appends are taken from the primary only (the Noise-authenticated peer of the
+ * direct stream, or of the connection a gossip message arrived on), applied in order, persisted
+ * (fsync) and acked.
  *
  * One tick timer (20 ms) drives deadlines, repair and retries; no per-write timers.
  */
 import type { Logger } from '@libp2p/logger'
-import type { ComponentLogger } from '@libp2p/interface'
-import type { Message } from '@libp2p/gossipsub'
+import type { ComponentLogger, PeerId } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipsubMessage, Message } from '@libp2p/gossipsub'
 import { OperationFailedError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
@@ -73,7 +78,7 @@ export interface ReplicationInit {
    */
   view: () => { self: string, role: string, term: number, primary?: string, members: string[] } | undefined
   /** Fault injection for tests: drop an inbound frame when it returns true. */
-  dropInbound?: (from: string, msg: ReplicationMessage) => boolean
+  dropInbound?: (from: string, msg: ReplicationMessage, via: 'direct' | 'gossip') => boolean
   now?: () => number
 }
 
@@ -116,15 +121,28 @@ export class Replication {
   private installChain: Promise<void> = Promise.resolve()
   /** The primary {@link reportCaughtUp} last saw the replica caught up with (undefined: not caught up). */
   private reportedCaughtUp?: string
-  private readonly onGossip = (evt: CustomEvent<Message>): void => {
-    const m = evt.detail
-    if (m.topic !== this.topic || m.type !== 'signed') return
-    // Members usually hold a gossiped batch already (the direct stream is faster): skip decoding
-    // it when it ends at or below what this replica applied from the same term's primary (log
-    // matching: then the replica's log equals the primary's up to there).
+  /**
+   * Gossipsub's check of every message on the topic, before it is delivered or relayed. Taken
+   * (Accept) only from the primary this replica follows, delivered by the primary itself —
+   * gossip is unsigned, so the delivering connection is the authenticated origin — and only when
+   * the replica lacks some of it. A member usually holds the batch already (the direct stream is
+   * faster): it is then ignored by its header alone (log matching: a replica that applied up to
+   * the batch's end from the same term's primary holds the primary's log up to there), and not
+   * relayed to other members, who had it from the primary too.
+   */
+  private readonly validateGossip = (source: PeerId, m: Message): TopicValidatorResult => {
+    if (m.type !== 'unsigned') return TopicValidatorResult.Reject
+    if (!this.running || this.tracker !== undefined || source.toString() !== this.leader) return TopicValidatorResult.Ignore
     const head = peekAppend(m.data)
-    if (head !== undefined && (this.tracker !== undefined || (head.last <= this.replica.applied.index && head.term === this.replica.applied.term))) return
-    this.receive(m.from.toString(), m.data)
+    if (head === undefined) return TopicValidatorResult.Reject
+    if (head.last <= this.replica.applied.index && head.term === this.replica.applied.term) return TopicValidatorResult.Ignore
+    return TopicValidatorResult.Accept
+  }
+
+  private readonly onGossip = (evt: CustomEvent<GossipsubMessage>): void => {
+    const { propagationSource, msg } = evt.detail
+    if (msg.topic !== this.topic) return
+    this.receive(propagationSource.toString(), msg.data, 'gossip')
   }
 
   constructor (init: ReplicationInit) {
@@ -138,7 +156,7 @@ export class Replication {
       protocol: REPLICATE_PROTOCOL,
       maxFrameBytes: MAX_FRAME_BYTES,
       maxQueuedFrames: 65_536,
-      onMessage: (from, frame) => { this.receive(from, frame) },
+      onMessage: (from, frame) => { this.receive(from, frame, 'direct') },
       log: init.logger.forComponent('kvgrid:replication:net')
     })
   }
@@ -154,8 +172,9 @@ export class Replication {
     this.running = true
     await this.messenger.start()
     const pubsub = this.init.node.services.pubsub
+    pubsub.topicValidators.set(this.topic, this.validateGossip)
     pubsub.subscribe(this.topic)
-    pubsub.addEventListener('message', this.onGossip)
+    pubsub.addEventListener('gossipsub:message', this.onGossip)
     this.timer = setInterval(() => { this.tick() }, TICK_MS)
   }
 
@@ -165,8 +184,9 @@ export class Replication {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     const pubsub = this.init.node.services.pubsub
-    pubsub.removeEventListener('message', this.onGossip)
+    pubsub.removeEventListener('gossipsub:message', this.onGossip)
     pubsub.unsubscribe(this.topic)
+    if (pubsub.topicValidators.get(this.topic) === this.validateGossip) pubsub.topicValidators.delete(this.topic)
     this.tracker?.close()
     this.tracker = undefined
     await this.applying
@@ -270,7 +290,7 @@ export class Replication {
     this.messenger.send(to, encodeMessage(msg))
   }
 
-  private receive (from: string, frame: Uint8Array): void {
+  private receive (from: string, frame: Uint8Array, via: 'direct' | 'gossip'): void {
     if (!this.running) return
     const v = decodeMessage(frame)
     if (!v.ok) {
@@ -278,7 +298,7 @@ export class Replication {
       return
     }
     const msg = v.msg
-    if (this.init.dropInbound?.(from, msg) === true) return
+    if (this.init.dropInbound?.(from, msg, via) === true) return
     switch (msg.type) {
       case 'append': {
         if (this.tracker !== undefined) return // a primary takes no appends
