@@ -271,3 +271,26 @@ test('gossip is taken only from the primary itself: a batch another member publi
   t.is(text((await victim.get('after4'))?.value), '4')
   t.is(victim.status().revision, primary.status().revision)
 })
+
+test('a secondary whose disk keeps failing stops taking part (fail-stop) after a second; the primary evicts it and writes are acked again', async t => {
+  t.timeout(60_000)
+  const { primary } = await cluster(t, 2)
+  const dir = await tempDir(t)
+  const store = new FailingStore({ location: join(dir, 'db'), dataDir: dir })
+  const failing = await createPeer({ dataDir: dir, listen: LISTEN, fsync: false, mdns: false, bootstrap: primary.multiaddrs }, { store })
+  t.teardown(async () => { await failing.stop() })
+  await waitFor(() => primary.status().members.length === 3 && failing.status().role === 'secondary', 'the third peer to join', 20_000)
+  if (primary.status().role !== 'primary') { t.pass('the primary role moved; covered by the primary-disk test'); return }
+  await primary.set('a', '1')
+  await waitFor(() => failing.status().revision === primary.status().revision, 'the third peer to hold a')
+  store.always = true
+  // Not confirmed by the failing member within the ack timeout.
+  await t.throwsAsync(primary.set('b', '2'), { instanceOf: OperationFailedError })
+  await waitFor(() => failing.status().role === 'joining', 'the failing secondary to stop taking part', 10_000)
+  await waitFor(() => primary.status().members.length === 2, 'the primary to evict it', 20_000)
+  const w = await primary.set('c', '3')
+  t.true(w.ok)
+  // Reads still work on the stopped peer, from what it had persisted.
+  t.is(text((await failing.get('a'))?.value), '1')
+  t.is(await failing.get('c'), undefined)
+})

@@ -200,6 +200,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       onInstalled: () => { this.afterInstall() },
       // Joining: ask the primary at once instead of on the next hello round (up to 500 ms).
       onCaughtUp: primary => { this.arbiter?.joinNow(primary) },
+      // A replica that cannot persist would hold back every write: stop taking part instead.
+      onFatal: err => { this.failStop(err) },
       onProgress: p => { this.safeDispatch('catchup', p) },
       ...(this.internals.dropReplication !== undefined ? { dropInbound: this.internals.dropReplication } : {})
     })
@@ -595,10 +597,12 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   }
 
   /**
-   * This peer could not append a batch it had already sent to the members: it must not write
-   * again in this term (the next batch would reuse those indexes), so it stops taking part
-   * (fail-stop, like an arbiter that cannot persist): the others evict it and elect a primary.
-   * Reads keep working; a restart brings it back.
+   * This peer's storage keeps failing on the write path, so it stops taking part (fail-stop, like
+   * an arbiter that cannot persist) and the others evict it (and elect a primary without it).
+   * As primary it could not append a batch it had already sent to the members, and must not
+   * write again in this term (the next batch would reuse those indexes); as a secondary it could
+   * not persist the primary's entries for PERSIST_GIVE_UP_MS, and would hold back every write
+   * (a write needs every member's ack). Reads keep working; a restart brings it back.
    */
   private failStop (err: Error): void {
     this.log.error('storage failed on the write path; this peer stops taking part in the cluster until restarted: %e', err)

@@ -31,7 +31,7 @@ import type { LogEntry, Store } from '../store/types.js'
 import { AckTracker } from './ack-tracker.js'
 import { decodeMessage, encodeMessage, peekAppend } from './codec.js'
 import {
-  MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
+  MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
   REPLICATE_PROTOCOL, updatesTopic
 } from './constants.js'
 import { ReplicaCore } from './replica.js'
@@ -72,6 +72,11 @@ export interface ReplicationInit {
    * on its next hello round.
    */
   onCaughtUp?: (primary: string) => void
+  /**
+   * The replica could not persist the primary's entries for PERSIST_GIVE_UP_MS (a failing disk):
+   * this peer should stop taking part (fail-stop), or it would hold back every write. Called once.
+   */
+  onFatal?: (err: Error) => void
   /**
    * The arbiter's view: this peer's id, role, term, the primary (or, while joining, the primary
    * it is joining) and the members. Replication follows it on every tick and on `sync()`.
@@ -119,6 +124,9 @@ export class Replication {
   private persistsInFlight = 0
   /** Every snapshot-install step of every transfer, in order (one store install at a time). */
   private installChain: Promise<void> = Promise.resolve()
+  /** Since when the replica's persists have been failing (undefined: the last one succeeded). */
+  private persistFailingSince?: number
+  private fatal = false
   /** The primary {@link reportCaughtUp} last saw the replica caught up with (undefined: not caught up). */
   private reportedCaughtUp?: string
   /**
@@ -350,10 +358,19 @@ export class Replication {
           this.handle(this.replica.setLeader(this.leader, this.term, this.now()))
           return
         }
-        this.log.error('persisting entries %d..%d failed; retrying: %e', run[0].index, run[run.length - 1].index, err)
-        replica.persistFailed(this.now())
+        const now = this.now()
+        this.persistFailingSince ??= now
+        if (now - this.persistFailingSince >= PERSIST_GIVE_UP_MS && !this.fatal) {
+          this.fatal = true
+          this.log.error('persisting entries %d..%d has failed for %d ms; giving up: %e', run[0].index, run[run.length - 1].index, now - this.persistFailingSince, err)
+          this.init.onFatal?.(err instanceof Error ? err : new Error(String(err)))
+        } else if (!this.fatal) {
+          this.log.error('persisting entries %d..%d failed; retrying: %e', run[0].index, run[run.length - 1].index, err)
+        }
+        replica.persistFailed(now)
         return
       }
+      this.persistFailingSince = undefined
       if (replica !== this.replica) return
       const last = run[run.length - 1]
       this.init.onApplied(run)
