@@ -80,3 +80,51 @@ test('the frame decoder reassembles frames split at every byte boundary', t => {
   t.throws(() => [...new FrameDecoder(10).push(Uint8Array.of(11))], { instanceOf: DecodeError })
   t.throws(() => [...new FrameDecoder(10).push(new Uint8Array(9).fill(0x80))], { instanceOf: DecodeError })
 })
+
+test('the frame decoder reassembles large frames split into pieces of any size, holding at most the frame being reassembled', t => {
+  const frames = [new Uint8Array(4 * 1024 * 1024), Uint8Array.of(5), new Uint8Array(0), new Uint8Array(200_000), new Uint8Array(70_000)]
+  frames.forEach((f, i) => { for (let j = 0; j < f.length; j++) f[j] = (j * 31 + i) & 0xff })
+  const wire = new Writer()
+  for (const f of frames) wire.bytes(f)
+  const bytes = wire.finish()
+  for (const piece of [1, 3, 7, 4096, 65_536, 65_537, 1 << 20, bytes.length]) {
+    const d = new FrameDecoder(8 * 1024 * 1024)
+    const out: Uint8Array[] = []
+    let held = 0
+    for (let at = 0; at < bytes.length; at += piece) {
+      for (const f of d.push(bytes.subarray(at, at + piece))) out.push(f.slice())
+      held = Math.max(held, d.bufferedBytes)
+    }
+    t.is(out.length, frames.length, `pieces of ${piece}`)
+    out.forEach((f, i) => t.true(Buffer.from(f).equals(frames[i]), `frame ${i}, pieces of ${piece}`))
+    t.true(held <= 4 * 1024 * 1024, `at most the largest frame is held (pieces of ${piece}: ${held})`)
+    t.is(d.bufferedBytes, 0)
+  }
+  // A Uint8ArrayList-like chunk (anything with subarray()) works as well.
+  const d = new FrameDecoder(1024)
+  t.deepEqual([...d.push({ subarray: () => Uint8Array.of(2, 7, 8) })].map(f => [...f]), [[7, 8]])
+})
+
+test('a huge announced length allocates about what arrived, not what was announced; over the limit it throws before buffering', t => {
+  const max = 64 * 1024 * 1024
+  const d = new FrameDecoder(max)
+  const header = new Writer().varint(max).finish()
+  t.deepEqual([...d.push(header.subarray(0, 1))], [])
+  t.deepEqual([...d.push(header.subarray(1))], [])
+  t.true(d.bufferedBytes <= 64 * 1024, `a 64 MiB announcement buffers ${d.bufferedBytes}`)
+  t.deepEqual([...d.push(new Uint8Array(10))], [])
+  t.true(d.bufferedBytes <= 64 * 1024, `a 64 MiB announcement holding 10 bytes buffers ${d.bufferedBytes}`)
+  for (let i = 0; i < 16; i++) t.deepEqual([...d.push(new Uint8Array(64 * 1024))], [])
+  t.true(d.bufferedBytes <= 2 * 1024 * 1024 + 64 * 1024, `1 MiB received buffers ${d.bufferedBytes}`)
+  // Over the limit: refused on the prefix alone, whether it arrives whole or split.
+  t.throws(() => [...new FrameDecoder(max).push(new Writer().varint(max + 1).finish())], { instanceOf: DecodeError })
+  const split = new FrameDecoder(max)
+  const over = new Writer().varint(max + 1).finish()
+  t.deepEqual([...split.push(over.subarray(0, 2))], [])
+  t.throws(() => [...split.push(over.subarray(2))], { instanceOf: DecodeError })
+  t.throws(() => [...new FrameDecoder(max).push(new Writer().varint(2 ** 53 - 1).finish())], { instanceOf: DecodeError })
+  // A prefix of more than 8 bytes, split over chunks, is refused once the 8th byte arrives.
+  const long = new FrameDecoder(max)
+  t.deepEqual([...long.push(new Uint8Array(5).fill(0x80))], [])
+  t.throws(() => [...long.push(new Uint8Array(3).fill(0x80))], { instanceOf: DecodeError })
+})

@@ -9,13 +9,14 @@ import { ReplicaCore } from '../src/replication/replica.js'
 import type { ReplicaEffects } from '../src/replication/replica.js'
 import { AckTracker } from '../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../src/replication/codec.js'
-import { needAnswer, sendDelta, sendSnapshot } from '../src/replication/serve.js'
-import { FRESH_DELTA_MAX_ENTRIES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
+import { DELTA_APPEND_ENTRIES, needAnswer, sendDelta, sendSnapshot } from '../src/replication/serve.js'
+import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
 import type { AppendMessage, ReplicationMessage } from '../src/replication/types.js'
 import { plan } from '../src/core/evaluate.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import type { LogEntry, PackedRecords, StoredRecord } from '../src/store/types.js'
-import { encodeRecord, encodeTombstone, RecordPacker } from '../src/store/codec.js'
+import { encodeLogEntry, encodeRecord, encodeTombstone, RecordPacker, storedLogEntry } from '../src/store/codec.js'
+import { DecodeError } from '../src/codec/bytes.js'
 
 const P = 'primary'
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -246,6 +247,63 @@ test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a
   t.is(chunks.length, Math.ceil((n + 1) / SNAPSHOT_CHUNK_RECORDS))
   t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1 })
   for (const c of chunks) t.true(decodeMessage(encodeMessage(c)).ok)
+})
+
+test('a delta answer copies the stored entries: the same frame bytes as encoding the decoded log, checked and decoded only by the receiver', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  for (let i = 1; i <= 5000; i += 1000) await store.append(entries(i, 1000))
+  const sent: AppendMessage[] = []
+  t.true(await sendDelta(store, 1, 3, m => { sent.push(m) }, () => true))
+  t.deepEqual(sent.map(m => [m.prevIndex, m.entries.length]), [[2, DELTA_APPEND_ENTRIES], [2 + DELTA_APPEND_ENTRIES, 4998 - DELTA_APPEND_ENTRIES], [5000, 0]])
+  for (const m of sent) {
+    const frame = encodeMessage(m)
+    const log = m.entries.length === 0 ? [] : await store.readLog(m.prevIndex + 1, m.entries.length)
+    t.deepEqual(frame, encodeMessage({ ...m, entries: log.map(e => structuredClone(e)) }), 'byte for byte what encoding the decoded entries makes')
+    t.deepEqual(decodeMessage(frame), { ok: true, msg: { ...m, entries: log } })
+  }
+  // The entries are the stored bytes: encoding one returns them as they are; mutations decode on demand.
+  const [raw] = await store.readLogRaw(7, 1)
+  const e = storedLogEntry(raw)
+  t.is(encodeLogEntry(e), raw.bytes)
+  const [decoded] = await store.readLog(7, 1)
+  t.deepEqual([e.index, e.term, e.revision, e.mutations], [decoded.index, decoded.term, decoded.revision, decoded.mutations])
+  t.deepEqual(structuredClone(e), decoded, 'a copy keeps the mutations')
+  t.deepEqual({ ...e }.mutations, decoded.mutations)
+})
+
+test('a delta answer cuts appends by bytes: about MAX_BATCH_BYTES each, at least one entry', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  const big = (index: number, size: number): LogEntry => ({ index, term: 1, revision: index, mutations: [{ type: 'put', key: `k${index}`, existed: false, record: { value: new Uint8Array(size), revision: index, createRevision: index, version: 1 } }] })
+  await store.append([big(1, 100), big(2, MAX_BATCH_BYTES + 10), ...Array.from({ length: 20 }, (_, i) => big(3 + i, 300_000))])
+  const sent: AppendMessage[] = []
+  t.true(await sendDelta(store, 1, 1, m => { sent.push(m) }, () => true))
+  t.deepEqual(sent.map(m => m.entries.length), [2, 14, 6, 0], 'one entry past the limit ends an append')
+  for (const m of sent) t.true(decodeMessage(encodeMessage(m)).ok)
+})
+
+test('a malformed stored entry in a delta answer makes the receiver refuse the whole frame', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  await store.append(entries(1, 3))
+  const raws = await store.readLogRaw(1, 3)
+  const frame = (bytes: Uint8Array[]): Uint8Array => encodeMessage(append(raws.map((r, i) => storedLogEntry({ ...r, bytes: bytes[i] }))))
+  t.true(decodeMessage(frame(raws.map(r => r.bytes))).ok)
+  const corrupt = (i: number, edit: (b: Uint8Array) => Uint8Array): Uint8Array[] => raws.map((r, j) => j === i ? edit(r.bytes.slice()) : r.bytes)
+  for (const [what, bytes] of [
+    ['truncated entry', corrupt(1, b => b.subarray(0, b.length - 1))],
+    ['padded entry', corrupt(1, b => Uint8Array.from([...b, 0]))],
+    ['unknown format', corrupt(2, b => { b[0] = 9; return b })],
+    ['unknown mutation kind', corrupt(0, b => { b[5] = 7; return b })],
+    ['index out of sequence', corrupt(2, b => { b[1] = 9; return b })]
+  ] as const) {
+    const v = decodeMessage(frame(bytes))
+    t.false(v.ok, what)
+    if (!v.ok) t.regex(v.reason, /./)
+  }
+  // Reading the mutations of a malformed stored entry throws the codec's typed error.
+  t.throws(() => storedLogEntry({ ...raws[0], bytes: raws[0].bytes.subarray(0, 6) }).mutations, { instanceOf: DecodeError })
 })
 
 test('one batch resolves only after the later of two secondaries acked it', t => {

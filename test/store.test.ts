@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { LevelStore, MemoryStore } from '../src/store/index.js'
 import type { LogEntry, Mutation, Store, StoredRecord } from '../src/store/index.js'
 import { DataDirLockedError, StorageError } from '../src/errors.js'
+import { decodeLogEntry, encodeLogEntry } from '../src/store/codec.js'
 import { tempDir } from './helpers/tmp.js'
 
 const enc = new TextEncoder()
@@ -159,6 +160,33 @@ for (const kind of kinds) {
     t.deepEqual(entries.map(e => e.index), [4, 5, 6])
     t.is(entries[0].mutations[0].key, 'k3')
     t.deepEqual(await s.readLog(11, 5), [])
+  })
+
+  test(name('readLogRaw returns the stored encodings readLog decodes, with index, term and revision, by count and by bytes'), async t => {
+    const s = await open(t, kind)
+    for (let i = 0; i < 10; i++) {
+      const e = put(s, `k${i}`, 'v'.repeat(100 * (i + 1)))
+      e.term = 1 + Math.floor(i / 4)
+      await s.append([e])
+    }
+    const raws = await s.readLogRaw(4, 3)
+    t.deepEqual(raws.map(r => [r.index, r.term, r.revision]), [[4, 1, 4], [5, 2, 5], [6, 2, 6]])
+    const entries = await s.readLog(4, 3)
+    t.deepEqual(raws.map(r => decodeLogEntry(r.bytes)), entries, 'the bytes decode to what readLog returns')
+    t.deepEqual(raws.map(r => [...r.bytes]), entries.map(e => [...encodeLogEntry(e)]), 'and are its encoding')
+    t.deepEqual(await s.readLogRaw(11, 5), [])
+    t.deepEqual(await s.readLogRaw(1, 0), [])
+    // By bytes: it stops after the entry that reaches maxBytes, and returns at least one.
+    const all = await s.readLogRaw(1, 100)
+    t.deepEqual(all.map(r => r.index), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    const sizes = all.map(r => r.bytes.length)
+    t.deepEqual((await s.readLogRaw(1, 100, 1)).map(r => r.index), [1])
+    t.deepEqual((await s.readLogRaw(1, 100, sizes[0] + sizes[1])).map(r => r.index), [1, 2])
+    t.deepEqual((await s.readLogRaw(1, 100, sizes[0] + sizes[1] + 1)).map(r => r.index), [1, 2, 3])
+    t.deepEqual((await s.readLogRaw(9, 100, 1)).map(r => r.index), [9])
+    // Below the floor nothing is read, as readLog.
+    await s.compact(5)
+    t.deepEqual((await s.readLogRaw(1, 3)).map(r => r.index), (await s.readLog(1, 3)).map(e => e.index))
   })
 
   test(name('compaction keeps every read at or above the floor and drops the log below it'), async t => {

@@ -10,7 +10,8 @@
  *   6 snapshot-end   varint term · varint count
  *
  * Log entries and records use the store's encodings (store/codec.ts); a snapshot chunk's body is
- * the store's PackedRecords as is. `decodeMessage` returns a typed verdict and never throws; it
+ * the store's PackedRecords as is, and an append copies each entry's known encoding (for a delta
+ * answer, the bytes as stored in the primary's log: see {@link encodeAppend}). `decodeMessage` returns a typed verdict and never throws; it
  * also checks that an append's entries are consecutive and follow prevIndex, and every record of
  * a snapshot chunk (bounds, keys, ascending order, record headers) without decoding it, so a
  * replica never has to trust a malformed batch.
@@ -29,17 +30,24 @@ const T_SNAP_END = 6
 /** Keys longer than this are refused (the API limit is 1 KiB of UTF-8). */
 const MAX_KEY_BYTES = 1024
 
+/**
+ * Encode an append from its header and its entries' encodings (store/codec.ts), copying each into
+ * the frame as is: the entries are neither decoded nor re-encoded. `encodeMessage` uses it with
+ * {@link encodeLogEntry}, which returns an entry's known encoding — the stored bytes, for the
+ * entries of a delta answer (`storedLogEntry`), or the bytes it was encoded or decoded as once.
+ */
+export function encodeAppend (term: number, prevIndex: number, prevTerm: number, entries: readonly Uint8Array[]): Uint8Array {
+  // Sized exactly up front: an append can carry megabytes, so no growing and no final copy.
+  let size = 1 + varintLength(term) + varintLength(prevIndex) + varintLength(prevTerm) + varintLength(entries.length)
+  for (const b of entries) size += varintLength(b.length) + b.length
+  const w = new Writer(size).u8(T_APPEND).varint(term).varint(prevIndex).varint(prevTerm).varint(entries.length)
+  for (const b of entries) w.bytes(b)
+  return w.finish()
+}
+
 /** Encode a replication message. */
 export function encodeMessage (m: ReplicationMessage): Uint8Array {
-  if (m.type === 'append') {
-    // Sized exactly up front: an append can carry megabytes, so no growing and no final copy.
-    const encoded = m.entries.map(e => encodeLogEntry(e))
-    let size = 1 + varintLength(m.term) + varintLength(m.prevIndex) + varintLength(m.prevTerm) + varintLength(encoded.length)
-    for (const b of encoded) size += varintLength(b.length) + b.length
-    const w = new Writer(size).u8(T_APPEND).varint(m.term).varint(m.prevIndex).varint(m.prevTerm).varint(encoded.length)
-    for (const b of encoded) w.bytes(b)
-    return w.finish()
-  }
+  if (m.type === 'append') return encodeAppend(m.term, m.prevIndex, m.prevTerm, m.entries.map(e => encodeLogEntry(e)))
   if (m.type === 'snapshot-chunk') {
     // The packed records are already the wire body: one copy behind the header.
     const { count, bytes } = m.records

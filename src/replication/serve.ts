@@ -4,7 +4,8 @@
  * pass a `send`; the libp2p shell and the fault simulation's port (test/helpers/sim-peer.ts)
  * share it, so the simulation exercises this very code.
  */
-import type { Store } from '../store/types.js'
+import { storedLogEntry } from '../store/codec.js'
+import type { RawLogEntry, Store } from '../store/types.js'
 import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_RECORDS } from './constants.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
 
@@ -18,7 +19,7 @@ export async function termAt (store: Store, index: number): Promise<number | und
   if (index === 0) return 0
   const s = store.state
   if (index === s.index) return s.term
-  const [e] = await store.readLog(index, 1)
+  const [e] = await store.readLogRaw(index, 1)
   return e?.index === index ? e.term : undefined
 }
 
@@ -33,30 +34,43 @@ export function needAnswer (store: Store, from: number, snapshot: boolean): 'sna
   return from > last ? 'up-to-date' : 'delta'
 }
 
+/** Most entries in one append of a delta answer. */
+export const DELTA_APPEND_ENTRIES = 4096
+
 /**
- * Send the log from `from` to the store's end in appends of at most about MAX_BATCH_BYTES of
- * entries, while `leading()`, then an empty append naming the last one ("your log ends here",
- * as {@link upToDate}); false when the log no longer holds `from` (compacted meanwhile): the
- * caller sends a snapshot instead.
+ * Send the log from `from` to the store's end (its index when called) in appends of at most
+ * DELTA_APPEND_ENTRIES entries and about MAX_BATCH_BYTES of entry encodings, while `leading()`,
+ * then an empty append naming the last one ("your log ends here", as {@link upToDate}); false
+ * when the log no longer holds `from` (compacted meanwhile): the caller sends a snapshot instead.
+ *
+ * Entries are read as stored ({@link Store.readLogRaw}) and sent as {@link storedLogEntry}s, so
+ * encoding an append copies their bytes: nothing is decoded or re-encoded on the primary (the
+ * receiver decodes and checks every entry). The next append's entries are read while the
+ * current one is sent.
  */
 export async function sendDelta (store: Store, term: number, from: number, send: (m: AppendMessage) => void, leading: () => boolean): Promise<boolean> {
   const last = store.state.index
   let prevTerm = await termAt(store, from - 1)
   if (prevTerm === undefined) return false
+  // One read ahead, settled with the error rather than rejecting (one left behind is never unhandled).
+  const read = async (at: number): Promise<RawLogEntry[] | Error> =>
+    store.readLogRaw(at, Math.min(DELTA_APPEND_ENTRIES, last - at + 1), MAX_BATCH_BYTES).catch((err: any) => err instanceof Error ? err : new Error(String(err)))
   let next = from
-  while (next <= last && leading()) {
-    const entries = await store.readLog(next, 4096)
-    if (entries.length === 0 || entries[0].index !== next) return false
-    let bytes = 0
-    let cut = 0
-    while (cut < entries.length && (cut === 0 || bytes < MAX_BATCH_BYTES)) {
-      for (const m of entries[cut].mutations) bytes += m.key.length + (m.type === 'put' ? m.record.value.length + 32 : 16)
-      cut++
+  let ahead = next <= last ? read(next) : undefined
+  try {
+    while (ahead !== undefined && leading()) {
+      const raws = await ahead
+      ahead = undefined
+      if (raws instanceof Error) throw raws
+      const end = next + raws.length
+      if (raws.length === 0 || raws[0].index !== next || raws[raws.length - 1].index !== end - 1) return false
+      if (end <= last) ahead = read(end)
+      send({ type: 'append', term, prevIndex: next - 1, prevTerm, entries: raws.map(storedLogEntry) })
+      prevTerm = raws[raws.length - 1].term
+      next = end
     }
-    const batch = entries.slice(0, cut)
-    send({ type: 'append', term, prevIndex: next - 1, prevTerm, entries: batch })
-    prevTerm = batch[batch.length - 1].term
-    next += batch.length
+  } finally {
+    await ahead // a read still running ends before the caller moves on
   }
   // "Your log ends here": the replica learns the answer is complete (it may join once it holds it).
   if (next > last) send({ type: 'append', term, prevIndex: last, prevTerm, entries: [] })

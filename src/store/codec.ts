@@ -13,7 +13,7 @@
 import { isUtf8 } from 'node:buffer'
 import { DecodeError, Reader, Writer, fromUtf8, utf8, varintLength } from '../codec/bytes.js'
 import { MAX_KEY_BYTES } from '../constants.js'
-import type { LogEntry, LogPosition, Mutation, PackedRecords, StoreState, StoredRecord } from './types.js'
+import type { LogEntry, LogPosition, Mutation, PackedRecords, RawLogEntry, StoreState, StoredRecord } from './types.js'
 
 const P_DATA = 0x64
 const P_HISTORY = 0x68
@@ -105,6 +105,9 @@ function readMutation (r: Reader): Mutation {
   throw new DecodeError(`unknown mutation kind ${kind}`)
 }
 
+/** Where a {@link storedLogEntry} keeps its stored bytes (encodeLogEntry returns them). */
+const STORED = Symbol('kvgrid.storedLogEntry')
+
 /**
  * Encodings of entries already encoded or decoded once: an entry is written to the primary's
  * log, sent to every member and written to each member's log, and its bytes never change.
@@ -113,6 +116,8 @@ const encoded = new WeakMap<LogEntry, Uint8Array>()
 
 /** Encode one log entry (once: later calls return the same bytes). */
 export function encodeLogEntry (e: LogEntry): Uint8Array {
+  const stored = (e as { [STORED]?: Uint8Array })[STORED]
+  if (stored !== undefined) return stored
   const cached = encoded.get(e)
   if (cached !== undefined) return cached
   const bytes = encodeLogEntryFresh(e)
@@ -129,19 +134,81 @@ function encodeLogEntryFresh (e: LogEntry): Uint8Array {
 
 /** Decode one log entry; throws {@link DecodeError} when malformed. */
 export function decodeLogEntry (bytes: Uint8Array): LogEntry {
+  const entry = decodeLogEntryFresh(bytes)
+  encoded.set(entry, bytes.slice()) // a copy: the frame's buffer may be reused by the transport
+  return entry
+}
+
+function decodeLogEntryFresh (bytes: Uint8Array): LogEntry {
   const r = new Reader(bytes)
-  const format = r.u8()
-  if (format !== LOG_FORMAT) throw new DecodeError(`unknown log entry format ${format}`)
-  const index = r.varint()
-  const term = r.varint()
-  const revision = r.varint()
+  const { index, term, revision } = readLogHeader(r)
   const n = r.varint()
   if (n > r.remaining) throw new DecodeError(`mutation count ${n} exceeds frame`)
   const mutations: Mutation[] = []
   for (let i = 0; i < n; i++) mutations.push(readMutation(r))
   r.end()
-  const entry = { index, term, revision, mutations }
-  encoded.set(entry, bytes.slice()) // a copy: the frame's buffer may be reused by the transport
+  return { index, term, revision, mutations }
+}
+
+function readLogHeader (r: Reader): { index: number, term: number, revision: number } {
+  const format = r.u8()
+  if (format !== LOG_FORMAT) throw new DecodeError(`unknown log entry format ${format}`)
+  return { index: r.varint(), term: r.varint(), revision: r.varint() }
+}
+
+/**
+ * A stored log entry's header fields with its bytes ({@link RawLogEntry}), reading three varints
+ * and nothing else; throws {@link DecodeError} when the header is malformed. `bytes` is kept, not
+ * copied.
+ */
+export function rawLogEntry (bytes: Uint8Array): RawLogEntry {
+  // Read in place: a Reader (and its DataView) per entry costs more than these three varints.
+  if (bytes[0] !== LOG_FORMAT) throw new DecodeError(`unknown log entry format ${bytes[0]}`)
+  let pos = 1
+  const varint = (): number => {
+    let result = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++, pos++) {
+      if (pos >= bytes.length) throw new DecodeError('truncated log entry header')
+      const b = bytes[pos]
+      result += (b & 0x7f) * scale
+      if ((b & 0x80) === 0) {
+        pos++
+        if (!Number.isSafeInteger(result)) throw new DecodeError('varint exceeds 2^53')
+        return result
+      }
+      scale *= 0x80
+    }
+    throw new DecodeError('varint longer than 8 bytes')
+  }
+  const index = varint()
+  const term = varint()
+  return { index, term, revision: varint(), bytes }
+}
+
+/**
+ * A {@link LogEntry} over a {@link RawLogEntry}, to send on without decoding it: `index`, `term`
+ * and `revision` are the raw entry's, `mutations` are decoded from the bytes only when first read
+ * (a primary's delta answer never reads them), and {@link encodeLogEntry} returns `raw.bytes` as
+ * they are — so the append encoder copies the stored bytes into the frame. The bytes must be a
+ * well-formed entry (they came from the store); reading `mutations` of a malformed one throws
+ * {@link DecodeError}. Like every entry once encoded, never modify it (nor a spread copy, which
+ * keeps the bytes too). A plain object with an own getter and a symbol-keyed property, so copies
+ * (spread, structuredClone) hold the mutations; measured much cheaper than a WeakMap entry or a
+ * defineProperty per entry, which cost about as much as decoding.
+ */
+export function storedLogEntry (raw: RawLogEntry): LogEntry {
+  const bytes = raw.bytes
+  let mutations: Mutation[] | undefined
+  const entry: LogEntry & { [STORED]: Uint8Array } = {
+    index: raw.index,
+    term: raw.term,
+    revision: raw.revision,
+    get mutations (): Mutation[] {
+      return (mutations ??= decodeLogEntryFresh(bytes).mutations)
+    },
+    [STORED]: bytes
+  }
   return entry
 }
 

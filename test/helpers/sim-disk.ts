@@ -19,7 +19,7 @@
  */
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from '../../src/store/types.js'
 
 /** What the disk needs from the simulated world. */
@@ -287,6 +287,10 @@ export class SimDisk implements Store {
 
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {
     return this.dead ? never() : this.s.readLog(fromIndex, limit)
+  }
+
+  async readLogRaw (fromIndex: number, limit: number, maxBytes?: number): Promise<RawLogEntry[]> {
+    return this.dead ? never() : this.s.readLogRaw(fromIndex, limit, maxBytes)
   }
 
   async expiring (now: number, limit: number): Promise<ExpiryCandidate[]> {
