@@ -37,8 +37,24 @@ export const DATA_END = Uint8Array.of(P_DATA + 1)
 /** Inclusive start of the data keyspace. */
 export const DATA_START = Uint8Array.of(P_DATA)
 
-/** Encode a record, or a tombstone at `revision` when `record` is undefined. */
+/**
+ * Encodings of records already encoded once: a put's record is written twice (inside its log
+ * entry and as the data row). Decoded records are not remembered with their bytes: those are a
+ * view into a frame or a read buffer, which a cached record would keep alive.
+ */
+const recordBytes = new WeakMap<StoredRecord, Uint8Array>()
+
+/** Encode a record (once: later calls with the same object return the same bytes). */
 export function encodeRecord (record: StoredRecord): Uint8Array {
+  let bytes = recordBytes.get(record)
+  if (bytes === undefined) {
+    bytes = encodeRecordFresh(record)
+    recordBytes.set(record, bytes)
+  }
+  return bytes
+}
+
+function encodeRecordFresh (record: StoredRecord): Uint8Array {
   const hasExp = record.expiresAt !== undefined
   // Sized exactly, so `finish` hands over the buffer without a copy.
   const size = 1 + varintLength(record.revision) + varintLength(record.createRevision) + varintLength(record.version) +
@@ -73,14 +89,28 @@ export function decodeRecord (bytes: Uint8Array): StoredRecord | undefined {
   return record
 }
 
-function writeMutation (w: Writer, m: Mutation): void {
+/** A mutation's parts that take encoding work, prepared once to size the entry exactly. */
+interface MutationParts { key: Uint8Array, record?: Uint8Array }
+
+function mutationParts (m: Mutation): MutationParts {
+  return m.type === 'put' ? { key: utf8(m.key), record: encodeRecord(m.record) } : { key: utf8(m.key) }
+}
+
+function mutationSize (m: Mutation, p: MutationParts): number {
+  let size = 1 + varintLength(p.key.length) + p.key.length + 1
+  if (m.prevExpiresAt !== undefined) size += varintLength(m.prevExpiresAt)
+  if (p.record !== undefined) size += varintLength(p.record.length) + p.record.length
+  return size
+}
+
+function writeMutation (w: Writer, m: Mutation, p: MutationParts): void {
   const hasPrev = m.prevExpiresAt !== undefined
   if (m.type === 'put') {
-    w.u8(M_PUT).string(m.key).u8((m.existed ? F_EXISTED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
+    w.u8(M_PUT).bytes(p.key).u8((m.existed ? F_EXISTED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
     if (hasPrev) w.varint(m.prevExpiresAt as number)
-    w.bytes(encodeRecord(m.record))
+    w.bytes(p.record as Uint8Array)
   } else {
-    w.u8(M_DEL).string(m.key).u8((m.expired ? F_EXPIRED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
+    w.u8(M_DEL).bytes(p.key).u8((m.expired ? F_EXPIRED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
     if (hasPrev) w.varint(m.prevExpiresAt as number)
   }
 }
@@ -126,9 +156,13 @@ export function encodeLogEntry (e: LogEntry): Uint8Array {
 }
 
 function encodeLogEntryFresh (e: LogEntry): Uint8Array {
-  const w = new Writer(64)
+  // Sized exactly, so `finish` hands over the buffer without growing or copying it.
+  const parts = e.mutations.map(mutationParts)
+  let size = 1 + varintLength(e.index) + varintLength(e.term) + varintLength(e.revision) + varintLength(e.mutations.length)
+  e.mutations.forEach((m, i) => { size += mutationSize(m, parts[i]) })
+  const w = new Writer(size)
   w.u8(LOG_FORMAT).varint(e.index).varint(e.term).varint(e.revision).varint(e.mutations.length)
-  for (const m of e.mutations) writeMutation(w, m)
+  e.mutations.forEach((m, i) => { writeMutation(w, m, parts[i]) })
   return w.finish()
 }
 
