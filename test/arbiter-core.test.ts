@@ -303,7 +303,11 @@ test('a leaving primary whose successor does not catch up stays primary and pick
   }
   t.is(p.role, 'primary')
   p.tick(3020 + 1000)
-  // Picked again: c has caught up by now, so the handover goes to c.
+  // Picked again: c has caught up by now, so the handover goes to c, once c answers the
+  // heartbeat round that the new pick starts.
+  t.is(p.status(3020 + 1000).handover, 'c')
+  t.deepEqual(sent(p.takeReady(), 'timeout-now'), [])
+  p.step('c', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index: 10 } }, 3020 + 1010)
   t.deepEqual(sent(p.takeReady(), 'timeout-now').map(m => m.to), ['c'])
 })
 

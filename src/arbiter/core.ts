@@ -26,9 +26,10 @@
  *   the voter has not heard from a live primary within `electionTimeoutMs`.
  * - Liveness of the primary: it heartbeats every `heartbeatMs`, and steps down (same term) when
  *   it has not heard from a majority within `stepDownAfterMs`.
- * - Leaving: a secondary sends Leave until the primary's removal of it is committed; a primary
- *   waits until its most up-to-date live secondary has caught up, hands over with TimeoutNow,
- *   steps down, then leaves as a secondary.
+ * - Leaving: a secondary sends Leave (to the primary and the other members) until the primary's
+ *   removal of it is committed; a primary waits until its most up-to-date live secondary that is
+ *   not itself leaving has caught up, hands over with TimeoutNow, steps down, then leaves as a
+ *   secondary. When every other member is leaving, it removes them instead and leaves last.
  *
  * Guarantees (given that the shell persists `Ready.persist` before sending `Ready.messages`):
  * at most one primary per term, ever (one persisted vote per term, majorities intersect, and
@@ -134,8 +135,17 @@ export class ArbiterCore {
   private leaving = false
   private left = false
   private handoverTarget: string | undefined
+  /**
+   * Members known to be leaving: they sent Leave, or handed over to this peer (only a leaving
+   * primary sends TimeoutNow). A leaving primary never hands over to one of them. Forgotten when
+   * the peer disconnects (a restarted peer is not leaving); a leaver repeats Leave meanwhile.
+   */
+  private readonly leavers = new Set<string>()
+  /** A leaving primary: the leavers it removed. It leaves only once they are gone too. */
+  private readonly removedLeavers = new Set<string>()
   /** A leaving primary waiting for its successor to catch up before TimeoutNow. */
-  private transfer: { target: string, deadline: number } | undefined
+  /** `answered`: the target sent a HeartbeatAck since the transfer started (see {@link maybeHandOver}). */
+  private transfer: { target: string, deadline: number, answered: boolean } | undefined
   private nextRetryAt = -Infinity
 
   // Volatile, primary only.
@@ -269,12 +279,15 @@ export class ArbiterCore {
   }
 
   /** The last connection to `id` closed. */
-  peerDisconnected (id: string, _now: number): void {
+  peerDisconnected (id: string, now: number): void {
     this.connected.delete(id)
     this.seeds.delete(id)
     this.hellos.delete(id)
     this.helloAnswered.delete(id)
+    this.leavers.delete(id)
     if (this.joinTarget === id) this.clearJoinTarget()
+    // A leaving primary may have waited for this peer to go (see continueLeave).
+    this.continueLeave(now)
   }
 
   /** Advance time: timers (heartbeats, elections, hellos, founding, eviction, step-down). */
@@ -320,26 +333,29 @@ export class ArbiterCore {
   }
 
   /**
-   * Stop cleanly. A secondary asks the primary to remove it. A primary picks its most
-   * up-to-date live secondary, waits (accepting no membership change meanwhile) until that one
-   * reports the primary's log position and membership — picking again every
-   * `electionTimeoutMs` — then sends it TimeoutNow, steps down and leaves as a secondary.
-   * A leaving peer keeps voting and campaigning (it may hold the newest log); if it becomes
-   * primary again it hands over again. A `left` event says when it is done: at once for a
-   * non-member or a sole member, else on a committed removal. The shell should wait for it,
-   * with a deadline, before stopping.
+   * Stop cleanly. A secondary tells the members (the primary removes it). A primary picks its
+   * most up-to-date live secondary that is not itself leaving, waits (accepting no membership
+   * change meanwhile) until that one reports the primary's log position and membership —
+   * picking again every `electionTimeoutMs` — then sends it TimeoutNow, steps down and leaves
+   * as a secondary. A primary whose other members are all leaving removes them instead, one at
+   * a time, and leaves last. A leaving peer keeps voting and campaigning (it may hold the newest
+   * log); if it becomes primary again it hands over again, never to a leaver. A `left` event
+   * says when it is done: at once for a non-member or a sole member, else on a committed
+   * removal. The shell should wait for it, with a deadline, before stopping.
    */
   leave (now: number): void {
     if (this.left || this.leaving) return
     this.leaving = true
-    // Not a member, or the only one: there is nobody to hand over to or to ask.
-    if (!this.isMember() || this.members.length === 1) { this.finishLeave(); return }
+    // Not a member: there is nobody to ask.
+    if (!this.isMember()) { this.finishLeave(); return }
     this.nextRetryAt = now + this.options.helloIntervalMs
     this.clearJoinTarget()
     if (this.currentRole === 'primary') {
-      this.startTransfer(now)
+      this.continueLeave(now)
       return
     }
+    // The only member (and not primary): there is nobody to hand over to or to ask.
+    if (this.members.length === 1) { this.finishLeave(); return }
     this.sendLeave()
   }
 
@@ -408,9 +424,8 @@ export class ArbiterCore {
   private tickLeaving (now: number): void {
     if (now < this.nextRetryAt) return
     this.nextRetryAt = now + this.options.helloIntervalMs
-    if (this.currentPrimary !== undefined) {
-      this.sendLeave()
-    } else if (this.handoverTarget !== undefined) {
+    this.sendLeave()
+    if (this.currentPrimary === undefined && this.handoverTarget !== undefined) {
       this.send(this.handoverTarget, { type: 'timeout-now', term: this.currentTerm })
     }
     // The primary may have changed (or removed us) unseen: peers answer a Hello with theirs.
@@ -429,6 +444,11 @@ export class ArbiterCore {
       return
     }
     if (this.transfer !== undefined) { this.maybeHandOver(now); return }
+    if (this.leaving) {
+      // No successor so far: one may have appeared (a joiner, a leaver that reconnected as new).
+      this.continueLeave(now)
+      if (this.left || this.transfer !== undefined) return
+    }
     // An addition waiting for its member to catch up (or to fall silent).
     this.checkCommit(now)
     for (const m of this.members) {
@@ -437,12 +457,42 @@ export class ArbiterCore {
     this.applyQueue(now)
   }
 
-  /** Leaving primary: pick a successor and wait for it to catch up (Raft's leadership transfer). */
-  private startTransfer (now: number): void {
+  /**
+   * Leaving primary: hand over to a member that is not itself leaving (Raft's leadership
+   * transfer). With none, remove the other members — all leaving: they asked — one at a time,
+   * and leave once this peer is the only member and no change is pending. Handing over to a
+   * leaver would only have it hand over again (back to us, say): a term per round trip.
+   */
+  private continueLeave (now: number): void {
+    if (!this.leaving || this.left || this.currentRole !== 'primary' || this.transfer !== undefined) return
     const target = this.handoverCandidate(now)
-    if (target === undefined) return
+    if (target !== undefined) { this.startTransfer(target, now); return }
+    if (this.members.length === 1 && this.members[0] === this.self) {
+      if (this.pending === undefined && this.removedLeaversGone(now)) this.finishLeave()
+      return
+    }
+    for (const id of this.members) {
+      if (id !== this.self && this.leavers.has(id)) this.enqueue({ kind: 'remove', id, reason: 'leave' })
+    }
+    this.applyQueue(now)
+  }
+
+  /**
+   * Whether every leaver this primary removed is gone: disconnected, or silent for two
+   * `helloIntervalMs`. One still there may have missed its committed removal (it repeats Leave
+   * every `helloIntervalMs`, and is answered with it again); leaving first would strand it.
+   */
+  private removedLeaversGone (now: number): boolean {
+    for (const id of this.removedLeavers) {
+      if (this.connected.has(id) && now - (this.lastSeen.get(id) ?? -Infinity) < 2 * this.options.helloIntervalMs) return false
+    }
+    return true
+  }
+
+  /** Pick `target` as successor and wait for it to catch up. */
+  private startTransfer (target: string, now: number): void {
     this.log?.('leaving: handing over to %s in term %d', target, this.currentTerm)
-    this.transfer = { target, deadline: now + this.options.electionTimeoutMs }
+    this.transfer = { target, deadline: now + this.options.electionTimeoutMs, answered: false }
     // Ask for fresh acks now: they carry the successor's log position and membership.
     this.nextHeartbeatAt = now + this.options.heartbeatMs
     this.broadcastHeartbeat()
@@ -450,18 +500,23 @@ export class ArbiterCore {
   }
 
   /**
-   * Once the successor holds our log position and membership, send it TimeoutNow and step
-   * down. If it does not within `electionTimeoutMs`, stay primary and pick again: handing over
-   * to a peer that others (or we) must refuse would leave the cluster without a primary.
+   * Once the successor has answered since the transfer started and holds our log position and
+   * membership, send it TimeoutNow and step down. If it does not within `electionTimeoutMs`,
+   * stay primary and pick again: handing over to a peer that others (or we) must refuse would
+   * leave the cluster without a primary. Waiting for a fresh answer (one round trip) also lets
+   * a Leave the successor sent before it (both leaving at once) arrive first on an ordered link.
    */
   private maybeHandOver (now: number): void {
     const tr = this.transfer
     if (tr === undefined || this.currentRole !== 'primary') return
     const f = this.followers.get(tr.target)
-    const caughtUp = f?.log !== undefined && compareLog(f.log, this.logPos) >= 0 &&
+    const caughtUp = tr.answered && f?.log !== undefined && compareLog(f.log, this.logPos) >= 0 &&
       f.acked !== undefined && compareConfig(f.acked, this.configId()) === 0
     if (!caughtUp) {
-      if (now >= tr.deadline) this.startTransfer(now)
+      if (now >= tr.deadline) {
+        this.transfer = undefined
+        this.continueLeave(now)
+      }
       return
     }
     this.transfer = undefined
@@ -673,7 +728,10 @@ export class ArbiterCore {
     if (f.acked === undefined || compareConfig(m, f.acked) > 0) f.acked = { configTerm: m.configTerm, version: m.version }
     if (m.type === 'heartbeat-ack') f.log = { ...m.log }
     this.checkCommit(now)
-    if (from === this.transfer?.target) this.maybeHandOver(now)
+    if (this.transfer !== undefined && from === this.transfer.target) {
+      if (m.type === 'heartbeat-ack') this.transfer.answered = true
+      this.maybeHandOver(now)
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -764,8 +822,14 @@ export class ArbiterCore {
     for (const id of this.followers.keys()) if (!this.members.includes(id)) this.followers.delete(id)
     this.log?.('membership %d/%d committed: %s', p.configTerm, p.version, p.members.join(','))
     // A removed peer learns that its removal is final.
-    for (const id of p.old) if (!p.members.includes(id) && id !== this.self) this.send(id, this.membersMessage(true))
+    for (const id of p.old) {
+      if (p.members.includes(id) || id === this.self) continue
+      this.send(id, this.membersMessage(true))
+      if (this.leaving) this.removedLeavers.add(id)
+    }
     this.applyQueue(now)
+    // A leaving primary without a successor: the next removal, a successor, or done.
+    if (this.pending === undefined) this.continueLeave(now)
   }
 
   private membersMessage (committed: boolean): MembersMessage {
@@ -794,6 +858,7 @@ export class ArbiterCore {
 
   private onLeave (from: string, m: LeaveMessage, now: number): void {
     if (this.clusterId === undefined || m.clusterId !== this.clusterId) return
+    this.markLeaving(from, now)
     if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
     if (this.currentRole !== 'primary' || m.term < this.currentTerm) return
     if (!this.members.includes(from)) {
@@ -805,10 +870,26 @@ export class ArbiterCore {
     this.applyQueue(now)
   }
 
-  /** The live secondary with the newest acked membership and log (ties: lowest id). */
+  /** `id` is leaving: a leaving primary handing over to it picks another successor. */
+  private markLeaving (id: string, now: number): void {
+    if (this.leavers.has(id)) return
+    this.leavers.add(id)
+    if (this.transfer?.target === id && this.currentRole === 'primary') {
+      this.log?.('successor %s is leaving too: picking another', id)
+      this.transfer = undefined
+      this.continueLeave(now)
+    }
+  }
+
+  /**
+   * The successor of a leaving primary: among the members not known to be leaving, a live one
+   * if any, with the newest acked membership and log (ties: lowest id). Undefined when every
+   * other member is leaving.
+   */
   private handoverCandidate (now: number): string | undefined {
-    const live = this.members.filter(id => id !== this.self && now - this.lastHeard(id) < this.options.electionTimeoutMs)
-    const pool = live.length > 0 ? live : this.members.filter(id => id !== this.self)
+    const eligible = this.members.filter(id => id !== this.self && !this.leavers.has(id))
+    const live = eligible.filter(id => now - this.lastHeard(id) < this.options.electionTimeoutMs)
+    const pool = live.length > 0 ? live : eligible
     const none = { term: -1, index: -1 }
     const rank = (id: string): [number, LogPosition] => {
       const f = this.followers.get(id)
@@ -938,6 +1019,8 @@ export class ArbiterCore {
   private onTimeoutNow (from: string, m: TimeoutNowMessage, now: number): void {
     if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
     if (m.term !== this.currentTerm || from !== this.currentPrimary || this.currentRole !== 'secondary' || !this.isMember()) return
+    // Only a leaving primary hands over: should this peer win and leave too, it must not hand back.
+    this.leavers.add(from)
     this.log?.('handover from %s: starting an election now', from)
     this.startElection(now)
   }
@@ -966,7 +1049,8 @@ export class ArbiterCore {
     } else {
       this.broadcastHeartbeat()
     }
-    if (this.leaving) this.startTransfer(now)
+    this.transfer = undefined
+    if (this.leaving) this.continueLeave(now)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1071,9 +1155,17 @@ export class ArbiterCore {
     this.send(to, j)
   }
 
+  /**
+   * Leave to the primary and every other member: the primary removes this peer (or tells it it
+   * was removed); the others learn not to take it as a successor should they become primary and
+   * leave too.
+   */
   private sendLeave (): void {
-    if (this.currentPrimary === undefined || this.currentPrimary === this.self || this.clusterId === undefined) return
-    this.send(this.currentPrimary, { type: 'leave', term: this.currentTerm, clusterId: this.clusterId })
+    if (this.clusterId === undefined || this.currentRole === 'primary') return
+    const msg: LeaveMessage = { type: 'leave', term: this.currentTerm, clusterId: this.clusterId }
+    const to = new Set(this.members)
+    if (this.currentPrimary !== undefined) to.add(this.currentPrimary)
+    for (const id of to) if (id !== this.self) this.send(id, msg)
   }
 
   private randomTimeout (now: number): number {
