@@ -247,6 +247,29 @@ test('a fresh peer founds only after the discovery window, and only if it has th
   t.is(r.persist?.clusterId?.length, 32)
 })
 
+test('a fresh peer does not found while a lower id it heard of through another peer may still say Hello (at most discoveryMs)', t => {
+  // b and c each reached only the seed z (fresh, highest id); z's peer list told each of the other.
+  const z = new ArbiterCore({ self: 'z', now: 0, random: mulberry32(4) })
+  const c = new ArbiterCore({ self: 'c', now: 0, random: mulberry32(3) })
+  const b = new ArbiterCore({ self: 'b', now: 0, random: mulberry32(2) })
+  for (const x of [b, c]) {
+    x.peerConnected('z', 0)
+    z.peerConnected(x.self, 0)
+    x.step('z', sent(z.takeReady(), 'hello')[0].msg, 1)
+  }
+  c.peerHeardOf('b', 200)
+  b.peerHeardOf('c', 200)
+  c.tick(1500)
+  b.tick(1500)
+  t.is(b.role, 'primary', 'b is the lowest id it knows of: it founds when its window ends')
+  t.is(c.role, 'joining', 'c waits for b, which it heard of but has not heard from')
+  c.tick(1699)
+  t.is(c.role, 'joining')
+  // b never connects to c: c stops waiting discoveryMs after it heard of b.
+  c.tick(1700)
+  t.is(c.role, 'primary')
+})
+
 test('leave() of a sole member completes at once; of a non-member too', t => {
   const solo = core('a', { state: state({ members: ['a'] }) })
   solo.leave(0)

@@ -123,6 +123,8 @@ export class ArbiterCore {
   private readonly connected = new Set<string>()
   /** Connected peers the shell marked as seeds (bootstrap peers). */
   private readonly seeds = new Set<string>()
+  /** Peers of this cluster name others told us about (peer exchange), with when we first heard. */
+  private readonly heardOf = new Map<string, number>()
   /** Last Hello of each peer of our cluster name. */
   private readonly hellos = new Map<string, HelloMessage>()
   private readonly lastSeen = new Map<string, number>()
@@ -276,6 +278,16 @@ export class ArbiterCore {
     if (info.seed === true) this.seeds.add(id)
     this.lastSeen.set(id, now)
     this.send(id, this.hello())
+  }
+
+  /**
+   * A connected peer said that `id` belongs to this cluster name (peer exchange) — a peer this
+   * one may not be connected to yet. A fresh peer does not found while a lower id heard of this
+   * way may still connect and say Hello (see {@link maybeFound}).
+   */
+  peerHeardOf (id: string, now: number): void {
+    if (id === this.self || this.heardOf.has(id)) return
+    this.heardOf.set(id, now)
   }
 
   /** The last connection to `id` closed. */
@@ -541,6 +553,13 @@ export class ArbiterCore {
     }
     if (this.options.requireSeed && seedsReached === 0) return
     if (fresh.some(id => id < this.self)) return
+    // Two fresh peers that reached only a common seed (each dialled it at start) do not see
+    // each other yet, and would each found. The seed tells each about the other (peer exchange):
+    // wait for a lower id heard of that way to connect and say Hello — up to discoveryMs from
+    // when we heard of it, so a peer that cannot reach us does not hold us back for ever.
+    for (const [id, at] of this.heardOf) {
+      if (id < this.self && !this.hellos.has(id) && now - at < this.options.discoveryMs) return
+    }
     this.found(now)
   }
 

@@ -94,6 +94,12 @@ export class ArbiterShell {
     this.flush()
   }
 
+  /** Peer exchange told us `id` is a peer of this cluster name (maybe not connected yet). */
+  peerHeardOf (id: string): void {
+    this.core?.peerHeardOf(id, this.now())
+    this.flush()
+  }
+
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     this.messenger?.forget(id)

@@ -96,6 +96,8 @@ export interface PeerExchangeInit {
   node: KvNode
   cluster: string
   log?: Logger
+  /** Called with each peer id of this cluster name first learned from another peer's list. */
+  onHeardOf?: (id: string) => void
 }
 
 /** Full-mesh maintenance for one cluster. start()/stop() lifecycle. */
@@ -103,6 +105,7 @@ export class PeerExchange {
   private readonly node: KvNode
   private readonly cluster: string
   private readonly log?: Logger
+  private readonly onHeardOf?: (id: string) => void
   private readonly messenger: Messenger
   private readonly sameCluster = new Set<string>()
   /** Listen addresses by peer, from identify and from peer lists (for status). */
@@ -135,6 +138,7 @@ export class PeerExchange {
     this.node = init.node
     this.cluster = init.cluster
     this.log = init.log
+    this.onHeardOf = init.onHeardOf
     this.messenger = new Messenger({
       node: init.node,
       protocol: PEER_EXCHANGE_PROTOCOL,
@@ -262,7 +266,10 @@ export class PeerExchange {
       } catch {
         continue
       }
-      if (!this.sameCluster.has(p.id)) learned = true
+      if (!this.sameCluster.has(p.id)) {
+        learned = true
+        this.onHeardOf?.(p.id)
+      }
       this.sameCluster.add(p.id)
       if (!this.listenAddrs.has(p.id)) this.listenAddrs.set(p.id, p.addrs)
       if (this.node.getConnections(peerId).length > 0 || addrs.length === 0) continue

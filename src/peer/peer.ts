@@ -176,7 +176,13 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       const why = /EADDRINUSE/.test(text) ? 'the address is already in use' : /EADDRNOTAVAIL/.test(text) ? 'the address is not available on this machine' : String(err?.message ?? err).split('\n')[0].replace(/:\s*$/, '')
       throw new NetworkError(`cannot listen on ${o.listen.length > 0 ? o.listen.join(', ') : 'the default addresses'}: ${why}`, { cause: err })
     }
-    this.exchange = new PeerExchange({ node, cluster: o.cluster, log: o.logger.forComponent('kvgrid:peers') })
+    this.exchange = new PeerExchange({
+      node,
+      cluster: o.cluster,
+      log: o.logger.forComponent('kvgrid:peers'),
+      // A fresh peer must not found while a lower-id peer it just heard of may still connect.
+      onHeardOf: id => { this.arbiter?.peerHeardOf(id) }
+    })
     await this.exchange.start()
     const seeds = new Set<string>()
     for (const b of resolved.bootstrap) {
@@ -225,6 +231,8 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     })
     const { term, index } = this.store.state
     await this.arbiter.start({ term, index })
+    // Peers heard of before the arbiter started.
+    for (const id of this.exchange.known) this.arbiter.peerHeardOf(id)
   }
 
   private onArbiterEvent (event: ArbiterEvent): void {
