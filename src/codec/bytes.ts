@@ -39,6 +39,30 @@ export function varintLength (n: number): number {
   return len
 }
 
+/** Write the unsigned varint of `n` into `buf` at `pos`; returns the position after it. */
+export function writeVarintAt (buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  buf[pos++] = n
+  return pos
+}
+
+/** Write `n` as a fixed 8-byte big-endian unsigned integer into `buf` at `pos`. */
+export function writeU64At (buf: Uint8Array, pos: number, n: number): void {
+  const hi = Math.floor(n / TWO_32)
+  const lo = n >>> 0
+  buf[pos] = hi >>> 24
+  buf[pos + 1] = (hi >>> 16) & 0xff
+  buf[pos + 2] = (hi >>> 8) & 0xff
+  buf[pos + 3] = hi & 0xff
+  buf[pos + 4] = lo >>> 24
+  buf[pos + 5] = (lo >>> 16) & 0xff
+  buf[pos + 6] = (lo >>> 8) & 0xff
+  buf[pos + 7] = lo & 0xff
+}
+
 /** Growable byte buffer with typed appends. */
 export class Writer {
   private buf: Uint8Array
@@ -68,30 +92,15 @@ export class Writer {
   /** Unsigned varint (LEB128) of a safe non-negative integer. */
   varint (n: number): this {
     if (this.pos + 8 > this.buf.length) this.ensure(varintLength(n))
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n % 0x80) | 0x80
-      n = Math.floor(n / 0x80)
-    }
-    this.buf[this.pos++] = n
+    this.pos = writeVarintAt(this.buf, this.pos, n)
     return this
   }
 
   /** Fixed 8-byte big-endian unsigned integer (sorts bytewise like the number). */
   u64 (n: number): this {
     this.ensure(8)
-    const b = this.buf
-    const p = this.pos
-    const hi = Math.floor(n / TWO_32)
-    const lo = n >>> 0
-    b[p] = hi >>> 24
-    b[p + 1] = (hi >>> 16) & 0xff
-    b[p + 2] = (hi >>> 8) & 0xff
-    b[p + 3] = hi & 0xff
-    b[p + 4] = lo >>> 24
-    b[p + 5] = (lo >>> 16) & 0xff
-    b[p + 6] = (lo >>> 8) & 0xff
-    b[p + 7] = lo & 0xff
-    this.pos = p + 8
+    writeU64At(this.buf, this.pos, n)
+    this.pos += 8
     return this
   }
 

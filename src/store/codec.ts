@@ -11,7 +11,7 @@
  * u64 keys are big-endian so LevelDB's bytewise order is numeric order.
  */
 import { isUtf8 } from 'node:buffer'
-import { DecodeError, Reader, Writer, fromUtf8, utf8, varintLength } from '../codec/bytes.js'
+import { DecodeError, Reader, Writer, fromUtf8, utf8, varintLength, writeU64At, writeVarintAt } from '../codec/bytes.js'
 import { MAX_KEY_BYTES } from '../constants.js'
 import type { LogEntry, LogPosition, Mutation, PackedRecords, RawLogEntry, StoreState, StoredRecord } from './types.js'
 
@@ -373,28 +373,6 @@ export function metaKey (name: string): Uint8Array {
 
 /** Longest key a packed record may carry (the API's key limit). */
 export const MAX_PACKED_KEY_BYTES = MAX_KEY_BYTES
-
-function writeVarintAt (buf: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  buf[pos++] = n
-  return pos
-}
-
-function writeU64At (buf: Uint8Array, pos: number, n: number): void {
-  const hi = Math.floor(n / 2 ** 32)
-  const lo = n >>> 0
-  buf[pos] = hi >>> 24
-  buf[pos + 1] = (hi >>> 16) & 0xff
-  buf[pos + 2] = (hi >>> 8) & 0xff
-  buf[pos + 3] = hi & 0xff
-  buf[pos + 4] = lo >>> 24
-  buf[pos + 5] = (lo >>> 16) & 0xff
-  buf[pos + 6] = (lo >>> 8) & 0xff
-  buf[pos + 7] = lo & 0xff
-}
 
 /**
  * Builds {@link PackedRecords} from rows as stored (UTF-8 key, record bytes), copying bytes
