@@ -212,12 +212,22 @@ test('a primary whose disk keeps failing fails the write, stops taking part (fai
   t.is(text((await next.get('a'))?.value), '1')
 })
 
+/** Wait until `from`'s gossipsub knows that `to` subscribed to the updates topic (gossip can reach it). */
+async function gossipReaches (from: KvNode, to: Peer): Promise<void> {
+  await waitFor(() => from.services.pubsub.getSubscribers(updatesTopic('kvgrid')).some(p => p.toString() === to.status().peerId), 'the gossip subscription to be known', 20_000)
+}
+
 test('gossip is a second path: a member whose direct appends are all lost still receives, persists and acks every batch', async t => {
   let cut = false
-  const { primary, all } = await cluster(t, 2, i => i === 1 ? { dropReplication: (_from, msg, via) => cut && via === 'direct' && msg.type === 'append' } : {})
+  const nodes = new Map<number, KvNode>()
+  const { primary, all } = await cluster(t, 2, i => ({
+    onNode: node => { nodes.set(i, node) },
+    ...(i === 1 ? { dropReplication: (_from: string, msg: { type: string }, via: string) => cut && via === 'direct' && msg.type === 'append' } : {})
+  }))
   const member = all[1]
   if (member === primary) { t.pass('the cut-off peer became primary; nothing to check'); return }
   await primary.set('warm', 'up')
+  await gossipReaches(nodes.get(0) as KvNode, member)
   cut = true
   for (let i = 0; i < 10; i++) {
     const r = await primary.set(`g${i}`, `v${i}`) // acked: the member persisted it, and it came by gossip
@@ -246,6 +256,8 @@ test('gossip is taken only from the primary itself: a batch another member publi
   })
   const w = await primary.set('real', '1')
   await waitFor(() => victim.status().revision === w.revision, 'the victim to hold the first write')
+  await gossipReaches(nodes.get(all.indexOf(primary)) as KvNode, victim)
+  await gossipReaches(nodes.get(forgerIndex) as KvNode, victim)
   cut = true // from now on the victim gets the primary's batches by gossip only
   // The forger publishes well-formed batches in the current term: one that continues the
   // victim's log, and one far ahead of anything the victim holds (which a check by content alone
