@@ -17,7 +17,7 @@ const LISTEN = ['/ip4/127.0.0.1/tcp/0']
 /** Far above a clean leave (a few round trips), so a stop ended by the deadline is caught. */
 const LEAVE_TIMEOUT_MS = 15_000
 /** A clean leave of several peers at once must finish well within this. */
-const STOP_WITHIN_MS = 4_000
+const STOP_WITHIN_MS = 10_000
 
 /** The highest term any of the peers reported, as the events arrive. */
 class TermWatch {

@@ -286,6 +286,11 @@ export class ArbiterCore {
    * way may still connect and say Hello (see {@link maybeFound}).
    */
   peerHeardOf (id: string, now: number): void {
+    // Only a fresh peer founds, so only a fresh peer keeps these.
+    if (this.clusterId !== undefined) {
+      this.heardOf.clear()
+      return
+    }
     if (id === this.self || this.heardOf.has(id)) return
     this.heardOf.set(id, now)
   }

@@ -38,19 +38,32 @@ export const DATA_END = Uint8Array.of(P_DATA + 1)
 export const DATA_START = Uint8Array.of(P_DATA)
 
 /**
- * Encodings of records already encoded once: a put's record is written twice (inside its log
- * entry and as the data row). Decoded records are not remembered with their bytes: those are a
- * view into a frame or a read buffer, which a cached record would keep alive.
+ * Record encodings made for a log entry, waiting for the same peer's data row: a put's record is
+ * written twice (inside its log entry and as the data row). {@link takeRecordEncoding} removes
+ * the entry, so a record kept in the record cache does not also keep its encoding alive.
  */
 const recordBytes = new WeakMap<StoredRecord, Uint8Array>()
 
-/** Encode a record (once: later calls with the same object return the same bytes). */
+/** Encode a record. */
 export function encodeRecord (record: StoredRecord): Uint8Array {
+  return encodeRecordFresh(record)
+}
+
+/** Encode a record for a log entry, remembering the bytes for {@link takeRecordEncoding}. */
+function encodeRecordForLog (record: StoredRecord): Uint8Array {
   let bytes = recordBytes.get(record)
   if (bytes === undefined) {
     bytes = encodeRecordFresh(record)
     recordBytes.set(record, bytes)
   }
+  return bytes
+}
+
+/** The record's encoding made for its log entry (forgotten from then on), or a fresh one. */
+export function takeRecordEncoding (record: StoredRecord): Uint8Array {
+  const bytes = recordBytes.get(record)
+  if (bytes === undefined) return encodeRecordFresh(record)
+  recordBytes.delete(record)
   return bytes
 }
 
@@ -93,7 +106,7 @@ export function decodeRecord (bytes: Uint8Array): StoredRecord | undefined {
 interface MutationParts { key: Uint8Array, record?: Uint8Array }
 
 function mutationParts (m: Mutation): MutationParts {
-  return m.type === 'put' ? { key: utf8(m.key), record: encodeRecord(m.record) } : { key: utf8(m.key) }
+  return m.type === 'put' ? { key: utf8(m.key), record: encodeRecordForLog(m.record) } : { key: utf8(m.key) }
 }
 
 function mutationSize (m: Mutation, p: MutationParts): number {

@@ -16,7 +16,7 @@ import { DataDirLockedError, StorageError } from '../errors.js'
 import {
   checkPacked, compareBytes, dataBounds, DATA_END, DATA_START, EXPIRY_END, EXPIRY_START, HISTORY_END, HISTORY_START, LOG_END,
   LOG_START, dataKey, decodeExpiryKey, decodeLogEntry, decodePosition, decodeRecord, decodeState, encodeLogEntry,
-  encodePosition, encodeRecord, encodeState, encodeTombstone, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
+  encodePosition, encodeRecord, encodeState, encodeTombstone, takeRecordEncoding, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
   keyText, logKey, metaKey, packedRows, rawLogEntry, RecordPacker
 } from './codec.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
@@ -204,7 +204,7 @@ export class LevelStore implements Store {
       for (const m of e.mutations) {
         if (m.prevExpiresAt !== undefined) batch.del(expiryKey(m.prevExpiresAt, m.key))
         if (m.type === 'put') {
-          const value = encodeRecord(m.record)
+          const value = takeRecordEncoding(m.record)
           batch.put(dataKey(m.key), value)
           batch.put(historyKey(m.key, e.revision), value)
           if (m.record.expiresAt !== undefined) batch.put(expiryKey(m.record.expiresAt, m.key), EMPTY)
