@@ -220,6 +220,22 @@ test('a delta answer in several frames is caught up only after its "ends here" a
   t.false(r.caughtUp)
 })
 
+test('a replica fed a steady stream of appends whose answer\'s end was lost asks again 5 × endRetryMs after its last Need', t => {
+  const r = replica() // needRetryMs 100: endRetryMs 800; it asked its first Need at 0
+  let at = 0
+  let next = 1
+  const asked: number[] = []
+  // An append every 50 ms (gossip under load), never the empty "ends here".
+  while (at < 4500) {
+    at += 50
+    drain(r, r.onAppend(P, append(entries(next, 1)), at).effects, at, [], [])
+    next++
+    if (r.tick(at).send.some(m => m.type === 'need')) asked.push(at)
+  }
+  t.false(r.caughtUp)
+  t.deepEqual(asked, [4000], 'asked again once, 4000 ms after the first Need')
+})
+
 test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a snapshot beyond FRESH_DELTA_MAX_ENTRIES; snapshot chunks end by records or bytes', async t => {
   const store = new MemoryStore()
   await store.open()

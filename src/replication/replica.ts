@@ -57,6 +57,9 @@ export interface ReplicaInit {
   endRetryMs?: number
 }
 
+/** Appends keep coming but never the end: ask again this many × endRetryMs after the last Need. */
+const ENDLESS_ASK_FACTOR = 5
+
 /** Applies the primary's log in order. */
 export class ReplicaCore {
   private appliedIndex: number
@@ -263,9 +266,13 @@ export class ReplicaCore {
     if (effects.persist === undefined && effects.send.length === 0 && !this.endKnown && !this.persisting) {
       // Nothing heard yet: ask again every needRetryMs (need() spaces equal questions). Appends
       // heard but no end: ask again only after endRetryMs without any, so that a delta answer
-      // still streaming is not asked for a second time.
+      // still streaming is not asked for a second time — and in any case ENDLESS_ASK_FACTOR ×
+      // endRetryMs after the last question: a joiner fed by a steady stream of gossip never
+      // goes endRetryMs without an append, and would otherwise never learn where the log ends
+      // (its answer's end lost) until the writes pause. A second answer only repeats entries.
       const endRetryMs = this.opts.endRetryMs ?? 8 * this.opts.needRetryMs
-      if (this.leaderLast < 0 || now - this.heardAt >= endRetryMs) return this.need(this.appliedIndex + 1, now, false)
+      const askedAt = this.lastNeed?.at ?? -Infinity
+      if (this.leaderLast < 0 || now - this.heardAt >= endRetryMs || now - askedAt >= ENDLESS_ASK_FACTOR * endRetryMs) return this.need(this.appliedIndex + 1, now, false)
     }
     return effects
   }
