@@ -361,7 +361,7 @@ test('bad options and malformed persisted state are refused with InvalidArgument
   })
 })
 
-test('retryJoin sends the held-back Join at once, only to the current join target of a joining peer', t => {
+test('retryJoin sends the held-back Join at once, only to the current join target of a joining peer, at most once per hello round', t => {
   const x = new ArbiterCore({ self: 'x', now: 0, random: mulberry32(3) })
   x.takeReady()
   x.peerConnected('a', 10)
@@ -373,6 +373,11 @@ test('retryJoin sends the held-back Join at once, only to the current join targe
   t.deepEqual(sent(x.takeReady(), 'join'), [], 'not its target')
   x.retryJoin('a', 40)
   t.like(sent(x.takeReady(), 'join')[0], { to: 'a', msg: { type: 'join', clusterId: CID } })
+  // At most one nudge per hello round (500 ms): the round re-sends Join by itself.
+  x.retryJoin('a', 90)
+  t.deepEqual(sent(x.takeReady(), 'join'), [], 'a second nudge within the round')
+  x.retryJoin('a', 540)
+  t.is(sent(x.takeReady(), 'join').length, 1, 'the next round')
   // A member ignores it.
   const b = core('b')
   b.retryJoin('a', 50)

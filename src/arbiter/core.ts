@@ -125,6 +125,8 @@ export class ArbiterCore {
   private readonly seeds = new Set<string>()
   /** Peers of this cluster name others told us about (peer exchange), with when we first heard. */
   private readonly heardOf = new Map<string, number>()
+  /** When {@link retryJoin} last sent a Join. */
+  private lastJoinNudgeAt = -Infinity
   /** Last Hello of each peer of our cluster name. */
   private readonly hellos = new Map<string, HelloMessage>()
   private readonly lastSeen = new Map<string, number>()
@@ -382,6 +384,10 @@ export class ArbiterCore {
    */
   retryJoin (target: string, now: number): void {
     if (this.left || this.leaving || this.currentRole !== 'joining' || this.joinTarget !== target) return
+    // At most one nudge per hello round: the round itself re-sends Join until it is answered
+    // (a replica catching up under load reports "caught up" after nearly every batch).
+    if (now - this.lastJoinNudgeAt < this.options.helloIntervalMs) return
+    this.lastJoinNudgeAt = now
     this.nextHelloAt = now + this.options.helloIntervalMs
     this.sendJoin(target)
   }
