@@ -9,7 +9,7 @@ import { ReplicaCore } from '../src/replication/replica.js'
 import type { ReplicaEffects } from '../src/replication/replica.js'
 import { AckTracker } from '../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../src/replication/codec.js'
-import { DELTA_APPEND_ENTRIES, needAnswer, sendDelta, sendSnapshot } from '../src/replication/serve.js'
+import { answerNeed, DELTA_APPEND_ENTRIES, needAnswer, sendDelta, sendSnapshot, SnapshotSends } from '../src/replication/serve.js'
 import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
 import type { AppendMessage, ReplicationMessage } from '../src/replication/types.js'
 import { plan } from '../src/core/evaluate.js'
@@ -263,6 +263,36 @@ test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a
   t.is(chunks.length, Math.ceil((n + 1) / SNAPSHOT_CHUNK_RECORDS))
   t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1 })
   for (const c of chunks) t.true(decodeMessage(encodeMessage(c)).ok)
+})
+
+test('a Need arriving while a snapshot to that peer is being sent is answered after it, unless its answer would be another snapshot', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  const n = FRESH_DELTA_MAX_ENTRIES + 500
+  for (let i = 1; i <= n; i += 500) {
+    await store.append(Array.from({ length: 500 }, (_, k) => ({ index: i + k, term: 1, revision: i + k, mutations: [{ type: 'put' as const, key: `key${i + k}`, existed: false, record: { value: enc('v'), revision: i + k, createRevision: i + k, version: 1 } }] })))
+  }
+  const sends = new SnapshotSends()
+  const sent: ReplicationMessage[] = []
+  const ctx = { store, term: 1, send: (m: ReplicationMessage) => { sent.push(m) }, leading: () => true, sends, onSnapshotError: () => { t.fail('no error') } }
+  // A fresh peer asks: a snapshot starts; before it is sent, the peer's next Need arrives.
+  const first = answerNeed(ctx, 'p', 1, false)
+  t.true(sends.has('p'))
+  await answerNeed(ctx, 'p', n + 1, false)
+  t.false(sent.some(m => m.type === 'append'), 'not answered during the snapshot')
+  await first
+  t.false(sends.has('p'))
+  const types = sent.map(m => m.type)
+  t.is(types.filter(x => x === 'snapshot-begin').length, 1)
+  t.is(types.indexOf('append'), types.indexOf('snapshot-end') + 1, 'answered right after the snapshot')
+  t.deepEqual(sent[sent.length - 1], { type: 'append', term: 1, prevIndex: n, prevTerm: 1, entries: [] })
+  // A Need from before the transfer (its answer: another snapshot) is dropped instead.
+  sent.length = 0
+  const again = answerNeed(ctx, 'p', 1, false)
+  await answerNeed(ctx, 'p', 1, false)
+  await again
+  t.is(sent.filter(m => m.type === 'snapshot-begin').length, 1, 'one snapshot, not two')
+  t.false(sent.some(m => m.type === 'append'))
 })
 
 test('a delta answer copies the stored entries: the same frame bytes as encoding the decoded log, checked and decoded only by the receiver', async t => {

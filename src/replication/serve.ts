@@ -146,3 +146,86 @@ export class GossipBuffer {
     return g.msg
   }
 }
+
+/**
+ * Snapshot transfers in progress, per receiving peer, and the latest Need each sent meanwhile.
+ * A Need that arrives while a snapshot to that peer is still being sent — typically the
+ * replica's "where does your log end now?" after installing, racing the end of the send — is
+ * kept and answered once the send is over, unless its answer would be another snapshot (a Need
+ * from before the transfer; a replica that really needs another snapshot asks again).
+ */
+export class SnapshotSends {
+  private readonly sending = new Set<string>()
+  private readonly deferred = new Map<string, { from: number, snapshot: boolean }>()
+
+  /** Whether a snapshot to `to` is being sent. */
+  has (to: string): boolean {
+    return this.sending.has(to)
+  }
+
+  /** Keep this Need for later when a snapshot to `to` is being sent (true), else false. */
+  defer (to: string, from: number, snapshot: boolean): boolean {
+    if (!this.sending.has(to)) return false
+    this.deferred.set(to, { from, snapshot })
+    return true
+  }
+
+  /** Start a send to `to`; false when one is already in progress. */
+  begin (to: string): boolean {
+    if (this.sending.has(to)) return false
+    this.sending.add(to)
+    return true
+  }
+
+  /** The send to `to` is over: the Need kept meanwhile, if any. */
+  end (to: string): { from: number, snapshot: boolean } | undefined {
+    this.sending.delete(to)
+    const need = this.deferred.get(to)
+    this.deferred.delete(to)
+    return need
+  }
+}
+
+/** What {@link answerNeed} needs: the primary's store and term, and the way to one peer. */
+export interface NeedContext {
+  store: Store
+  /** The term of the primary answering. */
+  term: number
+  /** Send to the peer that asked. */
+  send: (m: ReplicationMessage) => void
+  /** Still the primary of `term`; the answer stops once false. */
+  leading: () => boolean
+  sends: SnapshotSends
+  /** A snapshot send starts (for a log line). */
+  onSnapshot?: () => void
+  /** A snapshot send failed (it is then abandoned; the replica asks again). */
+  onSnapshotError: (err: unknown) => void
+}
+
+/**
+ * Answer `need { from, snapshot }` from `to` (see {@link needAnswer}): "up to date", a delta, or
+ * a snapshot (also when the log was compacted while the delta was read). A Need that arrives
+ * while a snapshot to `to` is being sent waits for it (see {@link SnapshotSends}).
+ */
+export async function answerNeed (ctx: NeedContext, to: string, from: number, snapshot: boolean): Promise<void> {
+  if (ctx.sends.defer(to, from, snapshot)) return
+  const answer = needAnswer(ctx.store, from, snapshot)
+  if (answer === 'up-to-date') ctx.send(upToDate(ctx.store, ctx.term))
+  else if (answer === 'snapshot' || !await sendDelta(ctx.store, ctx.term, from, ctx.send, ctx.leading)) await snapshotTo(ctx, to)
+}
+
+async function snapshotTo (ctx: NeedContext, to: string): Promise<void> {
+  if (!ctx.sends.begin(to)) return
+  let later: { from: number, snapshot: boolean } | undefined
+  try {
+    ctx.onSnapshot?.()
+    await sendSnapshot(ctx.store, ctx.term, ctx.send, ctx.leading)
+  } catch (err) {
+    ctx.onSnapshotError(err)
+  } finally {
+    later = ctx.sends.end(to)
+  }
+  if (later !== undefined && ctx.leading() && needAnswer(ctx.store, later.from, later.snapshot) !== 'snapshot') {
+    await answerNeed(ctx, to, later.from, later.snapshot)
+  }
+}

@@ -35,7 +35,7 @@ import {
   REPLICATE_PROTOCOL, updatesTopic
 } from './constants.js'
 import { ReplicaCore } from './replica.js'
-import { GossipBuffer, needAnswer, sendDelta, sendSnapshot, termAt, upToDate } from './serve.js'
+import { answerNeed, GossipBuffer, SnapshotSends, termAt } from './serve.js'
 import type { ReplicaEffects } from './replica.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
 
@@ -118,7 +118,7 @@ export class Replication {
   private running = false
   private receiving?: Receiving
   private readonly gossip = new GossipBuffer()
-  private readonly sendingSnapshot = new Set<string>()
+  private readonly snapshotSends = new SnapshotSends()
   private applying: Promise<void> = Promise.resolve()
   /** Replica persists handed to the store and not finished yet. */
   private persistsInFlight = 0
@@ -440,29 +440,20 @@ export class Replication {
     this.handle(this.replica.tick(now))
   }
 
-  /** Primary: send `to` the entries from `from` on, or a snapshot. */
-  /** Primary: answer `need { from, snapshot }` from `to` (see {@link needAnswer}). */
+  /** Primary: answer `need { from, snapshot }` from `to` (see {@link answerNeed}). */
   private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
     const tracker = this.tracker
-    if (tracker === undefined || this.sendingSnapshot.has(to)) return
+    if (tracker === undefined) return
     const store = this.init.store
-    const answer = needAnswer(store, from, snapshot)
-    if (answer === 'up-to-date') this.send(to, upToDate(store, tracker.term))
-    else if (answer === 'snapshot' || !await sendDelta(store, tracker.term, from, m => { this.send(to, m) }, () => this.tracker === tracker)) await this.sendSnapshot(to)
-  }
-
-  private async sendSnapshot (to: string): Promise<void> {
-    const tracker = this.tracker
-    if (tracker === undefined || this.sendingSnapshot.has(to)) return
-    this.sendingSnapshot.add(to)
-    try {
-      this.log('sending a snapshot at index %d (%d keys) to %s', this.init.store.state.index, this.init.store.state.keys, to)
-      await sendSnapshot(this.init.store, tracker.term, m => { this.send(to, m) }, () => this.tracker === tracker)
-    } catch (err) {
-      this.log.error('snapshot to %s failed: %e', to, err)
-    } finally {
-      this.sendingSnapshot.delete(to)
-    }
+    await answerNeed({
+      store,
+      term: tracker.term,
+      send: m => { this.send(to, m) },
+      leading: () => this.tracker === tracker,
+      sends: this.snapshotSends,
+      onSnapshot: () => { this.log('sending a snapshot at index %d (%d keys) to %s', store.state.index, store.state.keys, to) },
+      onSnapshotError: err => { this.log.error('snapshot to %s failed: %e', to, err) }
+    }, to, from, snapshot)
   }
 
   private receiveSnapshot (from: string, msg: ReplicationMessage): void {

@@ -25,7 +25,7 @@ import {
   ACK_TIMEOUT_MS, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS
 } from '../../src/replication/constants.js'
 import { ReplicaCore } from '../../src/replication/replica.js'
-import { GossipBuffer, needAnswer, sendDelta, sendSnapshot, termAt, upToDate } from '../../src/replication/serve.js'
+import { answerNeed, GossipBuffer, SnapshotSends, termAt } from '../../src/replication/serve.js'
 import type { ReplicaEffects } from '../../src/replication/replica.js'
 import type { AppendMessage, ReplicationMessage } from '../../src/replication/types.js'
 import { Sequencer } from '../../src/core/sequencer.js'
@@ -159,7 +159,7 @@ export class SimPeer {
   private running = false
   private receiving?: Receiving
   private readonly gossip: GossipBuffer
-  private readonly sendingSnapshot = new Set<string>()
+  private readonly snapshotSends = new SnapshotSends()
   private applying: Promise<void> = Promise.resolve()
   /** Persists handed to the store and not finished (for fixes.storeMoved). */
   private persistsInFlight = 0
@@ -530,26 +530,18 @@ export class SimPeer {
     this.handle(this.replica.tick(now))
   }
 
-  // serveNeed / sendSnapshot: as in the shell, through the shared src/replication/serve.ts.
+  // serveNeed: as in the shell, through the shared src/replication/serve.ts.
   private async serveNeed (to: string, from: number, snapshot: boolean): Promise<void> {
     const tracker = this.tracker
-    if (tracker === undefined || this.sendingSnapshot.has(to)) return
-    const answer = needAnswer(this.disk, from, snapshot)
-    if (answer === 'up-to-date') this.send(to, upToDate(this.disk, tracker.term))
-    else if (answer === 'snapshot' || !await sendDelta(this.disk, tracker.term, from, m => { this.send(to, m) }, () => this.tracker === tracker)) await this.sendSnapshot(to)
-  }
-
-  private async sendSnapshot (to: string): Promise<void> {
-    const tracker = this.tracker
-    if (tracker === undefined || this.sendingSnapshot.has(to)) return
-    this.sendingSnapshot.add(to)
-    try {
-      await sendSnapshot(this.disk, tracker.term, m => { this.send(to, m) }, () => this.tracker === tracker)
-    } catch (err: any) {
-      this.host.problem(`${this.id}: snapshot to ${to} failed: ${String(err?.message ?? err)}`)
-    } finally {
-      this.sendingSnapshot.delete(to)
-    }
+    if (tracker === undefined) return
+    await answerNeed({
+      store: this.disk,
+      term: tracker.term,
+      send: m => { this.send(to, m) },
+      leading: () => this.tracker === tracker,
+      sends: this.snapshotSends,
+      onSnapshotError: (err: any) => { this.host.problem(`${this.id}: snapshot to ${to} failed: ${String(err?.message ?? err)}`) }
+    }, to, from, snapshot)
   }
 
   private receiveSnapshot (from: string, msg: ReplicationMessage): void {
