@@ -34,11 +34,13 @@ const wrapped = new WeakMap<Upgrader, Upgrader>()
 function corking (upgrader: Upgrader): Upgrader {
   let w = wrapped.get(upgrader)
   if (w === undefined) {
+    const upgrade = {
+      upgradeInbound: async (maConn: MultiaddrConnection, opts: any) => await (upgrader.upgradeInbound as any)(cork(maConn), opts),
+      upgradeOutbound: async (maConn: MultiaddrConnection, opts: any) => await (upgrader.upgradeOutbound as any)(cork(maConn), opts)
+    }
     w = new Proxy(upgrader, {
       get (target, prop) {
-        if (prop === 'upgradeInbound' || prop === 'upgradeOutbound') {
-          return async (maConn: MultiaddrConnection, opts: any) => await (target[prop] as any)(cork(maConn), opts)
-        }
+        if (prop === 'upgradeInbound' || prop === 'upgradeOutbound') return upgrade[prop]
         const value = Reflect.get(target, prop, target)
         return typeof value === 'function' ? value.bind(target) : value
       }

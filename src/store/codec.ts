@@ -44,16 +44,12 @@ export const DATA_START = Uint8Array.of(P_DATA)
  */
 const recordBytes = new WeakMap<StoredRecord, Uint8Array>()
 
-/** Encode a record. */
-export function encodeRecord (record: StoredRecord): Uint8Array {
-  return encodeRecordFresh(record)
-}
 
 /** Encode a record for a log entry, remembering the bytes for {@link takeRecordEncoding}. */
 function encodeRecordForLog (record: StoredRecord): Uint8Array {
   let bytes = recordBytes.get(record)
   if (bytes === undefined) {
-    bytes = encodeRecordFresh(record)
+    bytes = encodeRecord(record)
     recordBytes.set(record, bytes)
   }
   return bytes
@@ -62,12 +58,13 @@ function encodeRecordForLog (record: StoredRecord): Uint8Array {
 /** The record's encoding made for its log entry (forgotten from then on), or a fresh one. */
 export function takeRecordEncoding (record: StoredRecord): Uint8Array {
   const bytes = recordBytes.get(record)
-  if (bytes === undefined) return encodeRecordFresh(record)
+  if (bytes === undefined) return encodeRecord(record)
   recordBytes.delete(record)
   return bytes
 }
 
-function encodeRecordFresh (record: StoredRecord): Uint8Array {
+/** Encode a record. */
+export function encodeRecord (record: StoredRecord): Uint8Array {
   const hasExp = record.expiresAt !== undefined
   // Sized exactly, so `finish` hands over the buffer without a copy.
   const size = 1 + varintLength(record.revision) + varintLength(record.createRevision) + varintLength(record.version) +
