@@ -5,6 +5,20 @@
 /** Largest key, in bytes of UTF-8. Keys are LevelDB keys and travel in every update: keep them short. */
 export const MAX_KEY_BYTES = 1024
 
+/**
+ * Wait between retries of a failed local persist of replicated entries — the primary's append of
+ * a batch already sent to the members, or a replica's persist of the primary's entries. The same
+ * entries are retried; nothing is skipped.
+ */
+export const PERSIST_RETRY_MS = 50
+
+/**
+ * How long such persists are retried before the peer gives up and fail-stops (stops taking part,
+ * so the others evict it): a primary may not reuse the indexes it sent, and a replica that
+ * cannot persist would hold back every write.
+ */
+export const PERSIST_GIVE_UP_MS = 1000
+
 /** Longest request id accepted (`id` write option). */
 export const MAX_REQUEST_ID_LENGTH = 128
 

@@ -5,7 +5,8 @@
  * simpler order. MemoryStore with injected failures; no network.
  */
 import test from 'ava'
-import { Sequencer, PERSIST_GIVE_UP_MS } from '../src/core/sequencer.js'
+import { Sequencer } from '../src/core/sequencer.js'
+import { PERSIST_GIVE_UP_MS } from '../src/constants.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { OperationFailedError, StorageError } from '../src/errors.js'
 import type { LogEntry } from '../src/store/types.js'

@@ -19,15 +19,12 @@
  * StorageError, so the peer can step aside for one that can write.
  */
 import type { Logger } from '@libp2p/logger'
+import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
 import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
 import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
 import type { Command, CommandResult } from './evaluate.js'
 
-/** Wait between retries of a failed local append of entries already handed to the commit hook. */
-export const PERSIST_RETRY_MS = 50
-/** How long such an append is retried before the sequencer fail-stops. */
-export const PERSIST_GIVE_UP_MS = 1000
 
 /** Decides when entries are acknowledged (called before they are durable locally); rejects to fail them. */
 export type CommitHook = (entries: LogEntry[]) => Promise<void>

@@ -22,15 +22,6 @@ export const REPAIR_AFTER_MS = 60
 /** A replica re-asks for the same missing range after this long without progress. */
 export const NEED_RETRY_MS = 250
 
-/** Retry delay after a failed local persist (the same entries are retried; nothing is skipped). */
-export const PERSIST_RETRY_MS = 50
-
-/**
- * A replica whose persists keep failing this long gives up: the peer stops taking part
- * (fail-stop), so the primary evicts it and writes are acknowledged again without it.
- */
-export const PERSIST_GIVE_UP_MS = 1000
-
 /** Most bytes of entries per Append frame (a single larger entry still travels alone). */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024
 

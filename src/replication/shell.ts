@@ -24,6 +24,7 @@ import type { Logger } from '@libp2p/logger'
 import type { ComponentLogger, PeerId } from '@libp2p/interface'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipsubMessage, Message } from '@libp2p/gossipsub'
+import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
 import { OperationFailedError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
@@ -31,7 +32,7 @@ import type { LogEntry, Store } from '../store/types.js'
 import { AckTracker } from './ack-tracker.js'
 import { decodeMessage, encodeMessage, peekAppend } from './codec.js'
 import {
-  MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS,
+  MAX_BUFFERED_ENTRIES, MAX_FRAME_BYTES, NEED_RETRY_MS, REPAIR_AFTER_MS,
   REPLICATE_PROTOCOL, updatesTopic
 } from './constants.js'
 import { ReplicaCore } from './replica.js'

@@ -21,8 +21,9 @@ import { ArbiterCore, decodeMessage as decodeArbiter, encodeMessage as encodeArb
 import type { ArbiterEvent, ArbiterOptions, PersistedState, Role } from '../../src/arbiter/index.js'
 import { AckTracker } from '../../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../../src/replication/codec.js'
+import { PERSIST_RETRY_MS } from '../../src/constants.js'
 import {
-  ACK_TIMEOUT_MS, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, PERSIST_RETRY_MS, REPAIR_AFTER_MS
+  ACK_TIMEOUT_MS, MAX_BUFFERED_ENTRIES, NEED_RETRY_MS, REPAIR_AFTER_MS
 } from '../../src/replication/constants.js'
 import { ReplicaCore } from '../../src/replication/replica.js'
 import { answerNeed, GossipBuffer, SnapshotSends, termAt } from '../../src/replication/serve.js'
