@@ -112,6 +112,10 @@ await scenario('acked-write', async () => {
       log(`acked writes, ${peers} peer(s), in flight ${levels.join('/')}, run ${run + 1}/${runs}`)
       const cluster = await BenchCluster.start(peers)
       try {
+        // Warm up, unmeasured: a running peer has its code compiled by the JIT and its
+        // connections and files open; the first few thousand writes of a fresh process do not.
+        await cluster.primary.run(`load 16 ${n(4000, 1000)} 10000`, 'load')
+        await cluster.primary.run(`load 1 ${n(1000, 200)} 10000`, 'load')
         for (const inFlight of levels) {
           byInFlight.get(inFlight)!.push(await cluster.primary.run(`load ${inFlight} ${writesAt(inFlight)} 10000`, 'load'))
         }

@@ -11,7 +11,7 @@ import './polyfill.js'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { corkedTcp } from './corked-tcp.js'
-import { noise } from '@chainsafe/libp2p-noise'
+import { quietNoise } from './noise-frames.js'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
@@ -122,7 +122,7 @@ export async function createNode (init: NodeInit): Promise<{ node: KvNode, resol
     privateKey: init.privateKey,
     addresses: { listen: resolved.listen },
     transports: [corkedTcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [quietNoise()],
     streamMuxers: [yamux()],
     peerDiscovery,
     ...(init.logger !== undefined ? { logger: init.logger } : {}),
