@@ -8,7 +8,8 @@
  * runs (`{ median, min, max }`; `null` fields when no run measured it), e.g.
  * `{"name": "acked-write", "peers": 3, "inFlight": 1, "opsPerSec": {…}, "p50Ms": {…}, "p99Ms": {…}}`,
  * `{"name": "catch-up", "keys": 100000, "seconds": {…}}`, `{"name": "failover", "seconds": {…}}`,
- * `{"name": "ceiling-level-batch", "opsPerSec": {…}}`, `{"name": "ceiling-tcp-rtt", "p50Ms": {…}}`.
+ * `{"name": "ceiling-level-batch", "opsPerSec": {…}}`, `{"name": "ceiling-tcp-rtt", "p50Ms": {…}}`,
+ * `{"name": "ceiling-libp2p-rtt", "p50Ms": {…}, "cpuUsPerRoundTrip": {…}}`.
  */
 import { spread } from './stats.js'
 import type { Spread } from './stats.js'
@@ -116,9 +117,18 @@ export function ceilingLevelBatch (runs: Run[], batch = 1000): Result {
   return { name: 'ceiling-level-batch', batch, sync: true, ...spreads(runs, ['opsPerSec']) }
 }
 
-/** Raw TCP round trips of 32 bytes on 127.0.0.1. */
+/** Raw TCP round trips of 32 bytes on 127.0.0.1, to an echo process; `cpuUsPerRoundTrip`: the sender's CPU. */
 export function ceilingTcpRtt (runs: Run[]): Result {
-  return { name: 'ceiling-tcp-rtt', bytes: 32, ...spreads(runs, ['p50Ms', 'p99Ms']) }
+  return { name: 'ceiling-tcp-rtt', bytes: 32, ...spreads(runs, ['p50Ms', 'p99Ms', 'cpuUsPerRoundTrip']) }
+}
+
+/**
+ * Round trips of 100-byte frames between two kvgrid libp2p nodes in separate processes (TCP,
+ * Noise, Yamux and kvgrid's framing: the hop every replication message takes); `cpuUsPerRoundTrip`:
+ * the sender's CPU for one frame sent and one received.
+ */
+export function ceilingLibp2pRtt (runs: Run[]): Result {
+  return { name: 'ceiling-libp2p-rtt', bytes: 100, ...spreads(runs, ['p50Ms', 'p99Ms', 'cpuUsPerRoundTrip']) }
 }
 
 /** Another system measured in the same run (`--compare`). */
@@ -178,6 +188,7 @@ export function label (r: Result): string {
   if (typeof r.keys === 'number') extra.push(`${num(r.keys)} keys`)
   if (typeof r.missed === 'number') extra.push(`${num(r.missed)} missed`)
   if (typeof r.on === 'string') extra.push(`on ${r.on}`)
+  if (isSpread(r.cpuUsPerRoundTrip)) extra.push(`${num(r.cpuUsPerRoundTrip.median)} µs CPU each`)
   return extra.length > 0 ? `${r.name} (${extra.join(', ')})` : r.name
 }
 

@@ -21,7 +21,8 @@
  * secondary right after each write on the primary; catch-up of a fresh peer joining a cluster
  * holding N keys; catch-up of a secondary restarted after missing N writes while down (SIGKILL);
  * failover (SIGKILL of the primary → first acked write, written through a secondary); and, in
- * the same run, the ceilings: raw classic-level batched puts and raw TCP round trips.
+ * the same run, the ceilings: raw classic-level batched puts, raw TCP round trips and round trips
+ * of kvgrid frames over libp2p (Noise, Yamux), each to an echo process.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -226,6 +227,7 @@ await scenario('ceiling', async () => {
   log('ceilings')
   results.push(R.ceilingLevelBatch(await repeat(['ceiling-level', 'DIR', String(n(500_000, 100_000))])))
   results.push(R.ceilingTcpRtt(await repeat(['ceiling-tcp', String(n(20_000, 2000))])))
+  results.push(R.ceilingLibp2pRtt(await repeat(['ceiling-libp2p', 'DIR', String(n(10_000, 2000))])))
 })
 
 // 6. --compare: Redis (primary + 2 replicas, SET + WAIT 2 1000) and a 3-member etcd.

@@ -4,13 +4,21 @@
  *
  *   worker.ts acked-write DIR IN_FLIGHT COUNT FSYNC   acked writes through the peer API
  *   worker.ts ceiling-level DIR COUNT                 raw classic-level batches of 1000 puts
- *   worker.ts ceiling-tcp COUNT                       raw TCP round trips on 127.0.0.1
+ *   worker.ts ceiling-tcp COUNT                       raw TCP round trips on 127.0.0.1, to an echo process
+ *   worker.ts ceiling-libp2p DIR COUNT                round trips of kvgrid frames (Noise, Yamux) to an echo peer process
+ *   worker.ts tcp-echo | libp2p-echo DIR              the echo processes of the two above (until stdin closes)
  *   worker.ts compare-redis PORT IN_FLIGHT COUNT      SET + WAIT 2 1000 to a Redis primary (bench/compare.ts)
  *   worker.ts compare-etcd URL IN_FLIGHT COUNT        puts to an etcd member's JSON gateway (bench/compare.ts)
  *
- * Every loop is bounded by its COUNT and by a 60 s deadline.
+ * Every loop is bounded by its COUNT and by a 60 s deadline; echo processes also exit when their
+ * parent's pipe closes.
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createServer, connect } from 'node:net'
+import { createInterface } from 'node:readline'
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
 import type * as Kvgrid from '../src/index.js'
 import { etcdLoad, redisLoad } from './compare.js'
@@ -18,6 +26,7 @@ import { quantile } from './stats.js'
 
 // Peers run the compiled package, as shipped (`npm run bench` builds dist/ first).
 const { createPeer } = await import(new URL('../dist/index.js', import.meta.url).href) as typeof Kvgrid
+const dist = async <T>(path: string): Promise<T> => await import(new URL(`../dist/${path}`, import.meta.url).href) as T
 
 const DEADLINE = Date.now() + 60_000
 const [mode, ...args] = process.argv.slice(2)
@@ -62,33 +71,112 @@ async function ceilingLevel (dir: string, count: number): Promise<void> {
   emit({ ops: done, opsPerSec: done / seconds })
 }
 
-async function ceilingTcp (count: number): Promise<void> {
+/** Start this script in `mode` as an echo process; resolves with it and the first line it prints. */
+async function echoProcess (mode: string, ...args: string[]): Promise<{ child: ChildProcess, line: string }> {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], mode, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve)
+    child.once('exit', code => { reject(new Error(`${mode} exited (${String(code)}) before it was ready`)) })
+  })
+  return { child, line }
+}
+
+/** Close an echo process's pipe and wait for it to exit (killed after 5 s). */
+async function stopEcho (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  child.stdin?.end()
+  await exited
+  clearTimeout(timer)
+}
+
+/** Exit once the parent's pipe closes (it finished, or died). */
+function exitWithParent (cleanup: () => Promise<void>): void {
+  process.stdin.on('close', () => { void cleanup().finally(() => process.exit(0)) })
+  process.stdin.resume()
+}
+
+/** Round trips of `payload` through `roundTrip`: latency quantiles and this process's CPU per round trip. */
+async function roundTrips (count: number, roundTrip: () => Promise<void>): Promise<Record<string, number>> {
+  for (let i = 0; i < Math.min(2000, count) && Date.now() < DEADLINE; i++) await roundTrip() // warm up
+  const rtts: number[] = []
+  const cpu = process.cpuUsage()
+  for (let i = 0; i < count && Date.now() < DEADLINE; i++) {
+    const t0 = performance.now()
+    await roundTrip()
+    rtts.push(performance.now() - t0)
+  }
+  const used = process.cpuUsage(cpu)
+  return { ops: rtts.length, p50Ms: quantile(rtts, 0.5), p99Ms: quantile(rtts, 0.99), cpuUsPerRoundTrip: (used.user + used.system) / rtts.length }
+}
+
+async function tcpEcho (): Promise<void> {
   const server = createServer(socket => { socket.setNoDelay(true); socket.on('data', d => socket.write(d)) })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  const socket = connect(port, '127.0.0.1')
+  exitWithParent(async () => { server.close() })
+  emit({ port: (server.address() as { port: number }).port })
+}
+
+async function ceilingTcp (count: number): Promise<void> {
+  const { child, line } = await echoProcess('tcp-echo')
+  const socket = connect(JSON.parse(line).port, '127.0.0.1')
   socket.setNoDelay(true)
   await new Promise<void>(resolve => socket.once('connect', () => resolve()))
   const payload = Buffer.alloc(32, 1)
-  const rtts: number[] = []
-  for (let i = 0; i < count && Date.now() < DEADLINE; i++) {
-    const t0 = performance.now()
-    await new Promise<void>(resolve => {
-      let got = 0
-      const onData = (d: Buffer): void => { got += d.length; if (got >= payload.length) { socket.off('data', onData); resolve() } }
-      socket.on('data', onData)
-      socket.write(payload)
-    })
-    rtts.push(performance.now() - t0)
-  }
+  const result = await roundTrips(count, async () => await new Promise<void>(resolve => {
+    let got = 0
+    const onData = (d: Buffer): void => { got += d.length; if (got >= payload.length) { socket.off('data', onData); resolve() } }
+    socket.on('data', onData)
+    socket.write(payload)
+  }))
   socket.destroy()
-  server.close()
-  emit({ ops: rtts.length, p50Ms: quantile(rtts, 0.5), p99Ms: quantile(rtts, 0.99) })
+  await stopEcho(child)
+  emit(result)
+}
+
+const LIBP2P_PROTOCOL = '/kvgrid/bench-echo/1.0.0'
+
+/** A kvgrid libp2p node (as a peer makes it: TCP, Noise, Yamux; mDNS off) and a Messenger on it. */
+async function messengerNode (dir: string, onMessage: (from: string, frame: Uint8Array) => void): Promise<{ node: any, messenger: any }> {
+  const { createNode, loadOrCreateIdentity } = await dist<typeof import('../src/node/index.js')>('node/index.js')
+  const { Messenger } = await dist<typeof import('../src/net/messenger.js')>('net/messenger.js')
+  await mkdir(dir, { recursive: true })
+  const { node } = await createNode({ privateKey: await loadOrCreateIdentity(dir), cluster: 'bench', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+  await node.start()
+  const messenger = new Messenger({ node, protocol: LIBP2P_PROTOCOL, maxFrameBytes: 1 << 20, onMessage })
+  await messenger.start()
+  return { node, messenger }
+}
+
+async function libp2pEcho (dir: string): Promise<void> {
+  const { node, messenger } = await messengerNode(dir, (from, frame) => { messenger.send(from, frame) })
+  exitWithParent(async () => { await messenger.stop(); await node.stop() })
+  emit({ multiaddr: node.getMultiaddrs()[0].toString() })
+}
+
+async function ceilingLibp2p (dir: string, count: number): Promise<void> {
+  const { child, line } = await echoProcess('libp2p-echo', join(dir, 'echo'))
+  let arrived = (): void => {}
+  const { node, messenger } = await messengerNode(join(dir, 'self'), () => { arrived() })
+  const { multiaddr } = await import('@multiformats/multiaddr')
+  const to = JSON.parse(line).multiaddr as string
+  await node.dial(multiaddr(to))
+  const peer = to.split('/p2p/')[1]
+  const payload = new Uint8Array(100).fill(120)
+  const result = await roundTrips(count, async () => await new Promise<void>(resolve => { arrived = resolve; messenger.send(peer, payload) }))
+  await messenger.stop()
+  await node.stop()
+  await stopEcho(child)
+  emit(result)
 }
 
 if (mode === 'acked-write') await ackedWrite(args[0], Number(args[1]), Number(args[2]), args[3] !== 'false')
 else if (mode === 'ceiling-level') await ceilingLevel(args[0], Number(args[1]))
 else if (mode === 'ceiling-tcp') await ceilingTcp(Number(args[0]))
+else if (mode === 'ceiling-libp2p') await ceilingLibp2p(args[0], Number(args[1]))
+else if (mode === 'tcp-echo') await tcpEcho()
+else if (mode === 'libp2p-echo') await libp2pEcho(args[0])
 else if (mode === 'compare-redis') emit(await redisLoad(Number(args[0]), Number(args[1]), Number(args[2]), DEADLINE))
 else if (mode === 'compare-etcd') emit(await etcdLoad(args[0], Number(args[1]), Number(args[2]), DEADLINE))
 else throw new Error(`unknown mode ${mode}`)

@@ -28,6 +28,7 @@ function fakeReport (): R.Report {
     R.failover([2.4, 2.0, 2.5], 3),
     R.ceilingLevelBatch([{ opsPerSec: 600_000 }, { opsPerSec: 700_000 }, { opsPerSec: 650_000 }]),
     R.ceilingTcpRtt([{ p50Ms: 0.01, p99Ms: 0.05 }, { p50Ms: 0.02, p99Ms: 0.04 }, { p50Ms: 0.012, p99Ms: 0.06 }]),
+    R.ceilingLibp2pRtt([{ p50Ms: 0.07, p99Ms: 0.25, cpuUsPerRoundTrip: 50 }, { p50Ms: 0.08, p99Ms: 0.3, cpuUsPerRoundTrip: 55 }, { p50Ms: 0.075, p99Ms: 0.28, cpuUsPerRoundTrip: 52 }]),
     R.compare('compare-redis-wait', 'Redis + 2 replicas', 64, [{ ops: 10, errors: 0, opsPerSec: 30_000, p50Ms: 1.5, p99Ms: 4 }])
   ]
   return R.buildReport({
@@ -59,6 +60,7 @@ test('the JSON report has the shape issue 6 specifies: machine, versions and res
   t.like(find('failover'), { seconds: { median: 2.4, min: 2.0, max: 2.5 }, runsWithoutAck: 0 })
   t.deepEqual(shapeOf(find('ceiling-level-batch').opsPerSec), spreadShape)
   t.deepEqual(shapeOf(find('ceiling-tcp-rtt').p50Ms), spreadShape)
+  t.like(find('ceiling-libp2p-rtt'), { bytes: 100, p50Ms: { median: 0.075, min: 0.07, max: 0.08 }, cpuUsPerRoundTrip: { median: 52, min: 50, max: 55 } })
   t.deepEqual(shapeOf(find('local-read').opsPerSec), spreadShape)
   const mr = find('min-revision-read')
   t.like(mr, { peers: 3, on: 'secondary', inFlight: 1, stale: 0 })
@@ -71,6 +73,7 @@ test('every figure is also a ratio of the ceiling: share of LevelDB batch puts/s
   const w = report.results.find(r => r.name === 'acked-write' && r.peers === 3 && r.inFlight === 1)!
   t.deepEqual(w.vsCeiling, { opsPerSec: 450 / 650_000, p50Ms: 1 / 0.012 })
   t.is(report.results.find(r => r.name === 'ceiling-level-batch')!.vsCeiling, undefined)
+  t.is(report.results.find(r => r.name === 'ceiling-libp2p-rtt')!.vsCeiling, undefined)
   t.is(report.results.find(r => r.name === 'catch-up')!.vsCeiling, undefined)
 })
 
@@ -89,6 +92,7 @@ test('the table has one row per result, the spread as median (min–max), and th
   t.true(table.includes('catch-up (100 000 keys)'))
   t.true(table.includes('catch-up-missed (10 000 missed)'))
   t.true(table.includes('note: compare-etcd skipped'))
+  t.true(table.includes('ceiling-libp2p-rtt (52.0 µs CPU each)'))
   t.is(lines.filter(l => l.startsWith('acked-write ')).length, 6)
 })
 
