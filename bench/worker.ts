@@ -10,8 +10,9 @@
  *   worker.ts compare-redis PORT IN_FLIGHT COUNT      SET + WAIT 2 1000 to a Redis primary (bench/compare.ts)
  *   worker.ts compare-etcd URL IN_FLIGHT COUNT        puts to an etcd member's JSON gateway (bench/compare.ts)
  *
- * Every loop is bounded by its COUNT and by a 60 s deadline; echo processes also exit when their
- * parent's pipe closes.
+ * Every loop is bounded by its COUNT and by a 60 s deadline (a round trip still waiting at the
+ * deadline fails the measurement). An echo process exits when its parent's pipe closes (at most
+ * 5 s later) and in any case 120 s after it started.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -38,6 +39,11 @@ function emit (result: Record<string, unknown>): void {
 async function ackedWrite (dir: string, inFlight: number, count: number, fsync: boolean): Promise<void> {
   const peer = await createPeer({ dataDir: dir, fsync, standalone: true })
   const value = new Uint8Array(100).fill(120)
+  // Warm up, unmeasured, as the networked clusters do (bench/run.ts).
+  for (const [level, writes] of [[16, Math.min(4000, count)], [1, Math.min(1000, count)]]) {
+    let w = 0
+    await Promise.all(Array.from({ length: level }, async () => { while (w++ < writes && Date.now() < DEADLINE) await peer.set(`key-${w % 10_000}`, value) }))
+  }
   const latencies: number[] = []
   let next = 0
   const started = performance.now()
@@ -73,12 +79,20 @@ async function ceilingLevel (dir: string, count: number): Promise<void> {
 
 /** Start this script in `mode` as an echo process; resolves with it and the first line it prints. */
 async function echoProcess (mode: string, ...args: string[]): Promise<{ child: ChildProcess, line: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], mode, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve)
-    child.once('exit', code => { reject(new Error(`${mode} exited (${String(code)}) before it was ready`)) })
-  })
-  return { child, line }
+  // stderr ignored: an echo process must not hold the worker's output open after it exits.
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], mode, ...args], { stdio: ['pipe', 'pipe', 'ignore'] })
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`${mode} was not ready within 30 s`)) }, 30_000)
+      createInterface({ input: child.stdout! }).once('line', l => { clearTimeout(timer); resolve(l) })
+      child.once('error', err => { clearTimeout(timer); reject(err) })
+      child.once('exit', code => { clearTimeout(timer); reject(new Error(`${mode} exited (${String(code)}) before it was ready`)) })
+    })
+    return { child, line }
+  } catch (err) {
+    await stopEcho(child)
+    throw err
+  }
 }
 
 /** Close an echo process's pipe and wait for it to exit (killed after 5 s). */
@@ -91,10 +105,25 @@ async function stopEcho (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-/** Exit once the parent's pipe closes (it finished, or died). */
+/** An echo process: exit once the parent's pipe closes (it finished, or died), and after 120 s regardless. */
 function exitWithParent (cleanup: () => Promise<void>): void {
-  process.stdin.on('close', () => { void cleanup().finally(() => process.exit(0)) })
+  setTimeout(() => process.exit(1), 120_000).unref()
+  process.stdin.on('close', () => {
+    setTimeout(() => process.exit(0), 5000).unref()
+    void cleanup().finally(() => process.exit(0))
+  })
   process.stdin.resume()
+}
+
+/** One round trip: `start` sends (false: not sent) and calls `done` when the echo is back; rejects at the deadline. */
+async function beforeDeadline (start: (done: () => void) => boolean): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('a round trip was still waiting at the deadline')) }, Math.max(0, DEADLINE - Date.now()))
+    if (!start(() => { clearTimeout(timer); resolve() })) {
+      clearTimeout(timer)
+      reject(new Error('a frame could not be sent'))
+    }
+  })
 }
 
 /** Round trips of `payload` through `roundTrip`: latency quantiles and this process's CPU per round trip. */
@@ -121,18 +150,21 @@ async function tcpEcho (): Promise<void> {
 async function ceilingTcp (count: number): Promise<void> {
   const { child, line } = await echoProcess('tcp-echo')
   const socket = connect(JSON.parse(line).port, '127.0.0.1')
-  socket.setNoDelay(true)
-  await new Promise<void>(resolve => socket.once('connect', () => resolve()))
-  const payload = Buffer.alloc(32, 1)
-  const result = await roundTrips(count, async () => await new Promise<void>(resolve => {
-    let got = 0
-    const onData = (d: Buffer): void => { got += d.length; if (got >= payload.length) { socket.off('data', onData); resolve() } }
-    socket.on('data', onData)
-    socket.write(payload)
-  }))
-  socket.destroy()
-  await stopEcho(child)
-  emit(result)
+  try {
+    socket.setNoDelay(true)
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    const payload = Buffer.alloc(32, 1)
+    emit(await roundTrips(count, async () => await beforeDeadline(done => {
+      let got = 0
+      const onData = (d: Buffer): void => { got += d.length; if (got >= payload.length) { socket.off('data', onData); done() } }
+      socket.on('data', onData)
+      socket.write(payload)
+      return true
+    })))
+  } finally {
+    socket.destroy()
+    await stopEcho(child)
+  }
 }
 
 const LIBP2P_PROTOCOL = '/kvgrid/bench-echo/1.0.0'
@@ -157,18 +189,23 @@ async function libp2pEcho (dir: string): Promise<void> {
 
 async function ceilingLibp2p (dir: string, count: number): Promise<void> {
   const { child, line } = await echoProcess('libp2p-echo', join(dir, 'echo'))
-  let arrived = (): void => {}
-  const { node, messenger } = await messengerNode(join(dir, 'self'), () => { arrived() })
-  const { multiaddr } = await import('@multiformats/multiaddr')
-  const to = JSON.parse(line).multiaddr as string
-  await node.dial(multiaddr(to))
-  const peer = to.split('/p2p/')[1]
-  const payload = new Uint8Array(100).fill(120)
-  const result = await roundTrips(count, async () => await new Promise<void>(resolve => { arrived = resolve; messenger.send(peer, payload) }))
-  await messenger.stop()
-  await node.stop()
-  await stopEcho(child)
-  emit(result)
+  try {
+    let arrived = (): void => {}
+    const { node, messenger } = await messengerNode(join(dir, 'self'), () => { arrived() })
+    try {
+      const { multiaddr } = await import('@multiformats/multiaddr')
+      const to = JSON.parse(line).multiaddr as string
+      await node.dial(multiaddr(to))
+      const peer = to.split('/p2p/')[1]
+      const payload = new Uint8Array(100).fill(120)
+      emit(await roundTrips(count, async () => await beforeDeadline(done => { arrived = done; return messenger.send(peer, payload) })))
+    } finally {
+      await messenger.stop()
+      await node.stop()
+    }
+  } finally {
+    await stopEcho(child)
+  }
 }
 
 if (mode === 'acked-write') await ackedWrite(args[0], Number(args[1]), Number(args[2]), args[3] !== 'false')
