@@ -85,3 +85,34 @@ test('a log entry is encoded once: decoding keeps its bytes, and they are a copy
   frame.fill(0) // the transport reuses its buffer
   t.deepEqual(encodeLogEntry(decoded), bytes)
 })
+
+test('log format 2 carries the revision each mutation replaces; format 1 entries still decode, without it', t => {
+  const record = { value: new Uint8Array([7]), revision: 10, createRevision: 4, version: 3 }
+  const entry: LogEntry = {
+    index: 12,
+    term: 3,
+    revision: 10,
+    mutations: [
+      { type: 'put', key: 'a', existed: true, prevExpiresAt: 5, prevRevision: 9, record },
+      { type: 'put', key: 'new', existed: false, prevRevision: 0, record },
+      { type: 'del', key: 'gone', expired: false, prevRevision: 300_000 }
+    ]
+  }
+  const bytes = encodeLogEntry(entry)
+  t.is(bytes[0], 2)
+  t.deepEqual(decodeLogEntry(bytes), entry)
+  // The same entry as a format-1 writer made it: no prevRevision (unknown to compaction).
+  const old: LogEntry = { ...entry, index: 13, mutations: entry.mutations.map(({ prevRevision, ...m }) => m) as LogEntry['mutations'] }
+  const v1 = encodeLogEntry(old).slice()
+  v1[0] = 1
+  const decoded = decodeLogEntry(v1)
+  t.deepEqual(decoded, old)
+  t.true(decoded.mutations.every(m => m.prevRevision === undefined))
+  // A format-1 entry with a format-2 flag, or any entry with an unknown flag, is refused.
+  const flagged = bytes.slice()
+  flagged[0] = 1
+  t.throws(() => decodeLogEntry(flagged), { instanceOf: DecodeError })
+  const unknownFlag = encodeLogEntry({ index: 1, term: 1, revision: 1, mutations: [{ type: 'del', key: 'k', expired: false }] }).slice()
+  unknownFlag[unknownFlag.length - 1] |= 0x40 // the flags byte ends a delete without prev fields
+  t.throws(() => decodeLogEntry(unknownFlag), { instanceOf: DecodeError, message: /unknown mutation flags/ })
+})

@@ -106,3 +106,19 @@ test('set with a TTL stamps expiresAt from the commit time', t => {
   const m = mutationFor({ op: 'set', key: 'k', value: enc('v'), ttlMs: 250 }, undefined, NOW, 1)
   t.like(m, { type: 'put', existed: false, record: { expiresAt: NOW + 250 } })
 })
+
+test('every mutation names the revision it replaces: the current record\'s, 0 when there is none, in-group writes included', t => {
+  const records = new Map<string, StoredRecord | undefined>([['a', rec('1', 5)], ['t', rec('x', 7, { expiresAt: NOW - 1 })]])
+  const state = { ...emptyState(), index: 8, revision: 8 }
+  const { entries } = plan([
+    { op: 'set', key: 'a', value: enc('2') }, // replaces revision 5
+    { op: 'set', key: 'a', value: enc('3') }, // replaces the one just planned (9)
+    { op: 'delete', key: 'a' }, // replaces 10
+    { op: 'set', key: 'a', value: enc('4') }, // after the delete: nothing to replace
+    { op: 'set', key: 'b', value: enc('1') }, // never existed
+    { op: 'expire', key: 't', expiresAt: NOW - 1 } // the expired record at 7
+  ], records, state, 1, NOW)
+  t.deepEqual(entries.map(e => [e.revision, e.mutations[0].type, e.mutations[0].prevRevision]), [
+    [9, 'put', 5], [10, 'put', 9], [11, 'del', 10], [12, 'put', 0], [13, 'put', 0], [14, 'del', 7]
+  ])
+})

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { LevelStore, MemoryStore } from '../src/store/index.js'
 import type { LogEntry, Mutation, Store, StoredRecord } from '../src/store/index.js'
 import { DataDirLockedError, StorageError } from '../src/errors.js'
-import { decodeLogEntry, encodeLogEntry } from '../src/store/codec.js'
+import { ClassicLevel } from 'classic-level'
+import { decodeLogEntry, encodeLogEntry, HISTORY_END, HISTORY_START } from '../src/store/codec.js'
 import { tempDir } from './helpers/tmp.js'
 
 const enc = new TextEncoder()
@@ -291,3 +292,49 @@ test('level store: compaction of thousands of revisions is chunked and complete'
   }
   t.is(s.state.keys, 50)
 })
+
+/** `entry` with what each mutation replaces, as the planner fills it in (log format 2). */
+async function chained (s: Store, entry: LogEntry): Promise<LogEntry> {
+  for (const m of entry.mutations) m.prevRevision = (await s.get(m.key))?.revision ?? 0
+  return entry
+}
+
+// Entries that say what they replace (format 2) are compacted from the log alone; older ones
+// (format 1, no prevRevision) by reading the key's history; a store holds both after an upgrade.
+for (const mode of ['format 2', 'format 1', 'format 1 then 2'] as const) {
+  test(`level store: compaction deletes every history row no read at or above the floor can reach (rows counted on disk; ${mode} entries)`, async t => {
+    const dir = await tempDir(t)
+    const location = join(dir, 'db')
+    const s = new LevelStore({ location })
+    await s.open()
+    let written = 0
+    const append = async (e: LogEntry): Promise<void> => {
+      const v2 = mode === 'format 2' || (mode === 'format 1 then 2' && written++ >= 200)
+      await s.append([v2 ? await chained(s, e) : e], { sync: false })
+    }
+    // 40 keys written 10 times each (revisions 1..400); then k0..k9 deleted (401..410) and k0..k4
+    // written again (411..415).
+    for (let round = 0; round < 10; round++) {
+      for (let k = 0; k < 40; k++) await append(put(s, `k${k}`, `${round}`, {}, round > 0))
+    }
+    for (let k = 0; k < 10; k++) await append(del(s, `k${k}`))
+    for (let k = 0; k < 5; k++) await append(put(s, `k${k}`, 'again'))
+    const floor = 412
+    const read = async (k: number): Promise<string> => dec.decode((await s.getAt(`k${k}`, floor))?.value ?? new Uint8Array())
+    const before: string[] = []
+    for (let k = 0; k < 40; k++) before.push(await read(k))
+    await s.compact(floor)
+    for (let k = 0; k < 40; k++) t.is(await read(k), before[k], `k${k} at the floor`)
+    t.is(dec.decode((await s.getAt('k3', 415))?.value), 'again')
+    await s.close()
+    // What is left on disk: per key, only the newest row at or below the floor (none when that is
+    // a tombstone), and every row above it.
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.open()
+    t.teardown(async () => { await db.close() })
+    const rows = await db.keys({ gte: HISTORY_START, lt: HISTORY_END }).all()
+    // k0, k1: put again at 411, 412 (≤ floor): 1 row each. k2..k4: tombstone ≤ floor dropped,
+    // put above the floor kept: 1 each. k5..k9: tombstone dropped, nothing left. k10..k39: newest put.
+    t.is(rows.length, 2 + 3 + 0 + 30)
+  })
+}

@@ -85,7 +85,6 @@ function setConditionsHold (c: SetCommand, live: StoredRecord | undefined): bool
 /** The mutation one command makes, or undefined when it changes nothing. Pure. */
 export function mutationFor (c: Command, current: StoredRecord | undefined, now: number, revision: number): Mutation | undefined {
   const live = isLive(current, now) ? current : undefined
-  const prev = current?.expiresAt
   switch (c.op) {
     case 'set': {
       if (!setConditionsHold(c, live)) return undefined
@@ -96,28 +95,30 @@ export function mutationFor (c: Command, current: StoredRecord | undefined, now:
         version: (live?.version ?? 0) + 1
       }
       if (c.ttlMs !== undefined && c.ttlMs > 0) record.expiresAt = now + c.ttlMs
-      return withPrev({ type: 'put', key: c.key, record, existed: current !== undefined }, prev)
+      return withPrev({ type: 'put', key: c.key, record, existed: current !== undefined }, current)
     }
     case 'delete': {
       if (live === undefined) return undefined
       if (c.ifRevision !== undefined && live.revision !== c.ifRevision) return undefined
-      return withPrev({ type: 'del', key: c.key, expired: false }, prev)
+      return withPrev({ type: 'del', key: c.key, expired: false }, current)
     }
     case 'extend': {
       if (live === undefined) return undefined
       const record: StoredRecord = { value: live.value, revision, createRevision: live.createRevision, version: live.version }
       if (c.ttlMs > 0) record.expiresAt = now + c.ttlMs
-      return withPrev({ type: 'put', key: c.key, record, existed: true }, prev)
+      return withPrev({ type: 'put', key: c.key, record, existed: true }, current)
     }
     case 'expire': {
       if (current === undefined || current.expiresAt !== c.expiresAt || c.expiresAt > now) return undefined
-      return withPrev({ type: 'del', key: c.key, expired: true }, prev)
+      return withPrev({ type: 'del', key: c.key, expired: true }, current)
     }
   }
 }
 
-function withPrev<M extends Mutation> (m: M, prevExpiresAt: number | undefined): M {
-  if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
+/** `m` with what it replaces: the record's revision (0: none) and expiry. */
+function withPrev<M extends Mutation> (m: M, current: StoredRecord | undefined): M {
+  m.prevRevision = current?.revision ?? 0
+  if (current?.expiresAt !== undefined) m.prevExpiresAt = current.expiresAt
   return m
 }
 

@@ -26,9 +26,13 @@ const F_TOMBSTONE = 2
 const F_EXISTED = 1
 const F_PREV_EXPIRY = 2
 const F_EXPIRED = 4
+/** Log format 2: the mutation carries the revision it replaces (`prevRevision`). */
+const F_PREV_REVISION = 8
 const M_PUT = 1
 const M_DEL = 2
-const LOG_FORMAT = 1
+/** Written: 2 (mutations may carry `prevRevision`). Read: 1 and 2. */
+const LOG_FORMAT = 2
+const LOG_FORMAT_V1 = 1
 const STATE_FORMAT = 1
 const POSITION_FORMAT = 1
 
@@ -109,40 +113,43 @@ function mutationParts (m: Mutation): MutationParts {
 function mutationSize (m: Mutation, p: MutationParts): number {
   let size = 1 + varintLength(p.key.length) + p.key.length + 1
   if (m.prevExpiresAt !== undefined) size += varintLength(m.prevExpiresAt)
+  if (m.prevRevision !== undefined) size += varintLength(m.prevRevision)
   if (p.record !== undefined) size += varintLength(p.record.length) + p.record.length
   return size
 }
 
 function writeMutation (w: Writer, m: Mutation, p: MutationParts): void {
   const hasPrev = m.prevExpiresAt !== undefined
-  if (m.type === 'put') {
-    w.u8(M_PUT).bytes(p.key).u8((m.existed ? F_EXISTED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
-    if (hasPrev) w.varint(m.prevExpiresAt as number)
-    w.bytes(p.record as Uint8Array)
-  } else {
-    w.u8(M_DEL).bytes(p.key).u8((m.expired ? F_EXPIRED : 0) | (hasPrev ? F_PREV_EXPIRY : 0))
-    if (hasPrev) w.varint(m.prevExpiresAt as number)
-  }
+  const hasPrevRevision = m.prevRevision !== undefined
+  const common = (hasPrev ? F_PREV_EXPIRY : 0) | (hasPrevRevision ? F_PREV_REVISION : 0)
+  if (m.type === 'put') w.u8(M_PUT).bytes(p.key).u8((m.existed ? F_EXISTED : 0) | common)
+  else w.u8(M_DEL).bytes(p.key).u8((m.expired ? F_EXPIRED : 0) | common)
+  if (hasPrev) w.varint(m.prevExpiresAt as number)
+  if (hasPrevRevision) w.varint(m.prevRevision as number)
+  if (m.type === 'put') w.bytes(p.record as Uint8Array)
 }
 
-function readMutation (r: Reader): Mutation {
+function readMutation (r: Reader, format: number): Mutation {
   const kind = r.u8()
   const key = r.string()
   const flags = r.u8()
+  const known = F_EXISTED | F_PREV_EXPIRY | F_EXPIRED | (format === LOG_FORMAT ? F_PREV_REVISION : 0)
+  if ((flags & ~known) !== 0) throw new DecodeError(`unknown mutation flags ${flags}`)
   const prevExpiresAt = (flags & F_PREV_EXPIRY) !== 0 ? r.varint() : undefined
+  const prevRevision = (flags & F_PREV_REVISION) !== 0 ? r.varint() : undefined
+  let m: Mutation
   if (kind === M_PUT) {
     const record = decodeRecord(r.bytes())
     if (record === undefined) throw new DecodeError('put mutation holds a tombstone')
-    const m: Mutation = { type: 'put', key, record, existed: (flags & F_EXISTED) !== 0 }
-    if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
-    return m
+    m = { type: 'put', key, record, existed: (flags & F_EXISTED) !== 0 }
+  } else if (kind === M_DEL) {
+    m = { type: 'del', key, expired: (flags & F_EXPIRED) !== 0 }
+  } else {
+    throw new DecodeError(`unknown mutation kind ${kind}`)
   }
-  if (kind === M_DEL) {
-    const m: Mutation = { type: 'del', key, expired: (flags & F_EXPIRED) !== 0 }
-    if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
-    return m
-  }
-  throw new DecodeError(`unknown mutation kind ${kind}`)
+  if (prevExpiresAt !== undefined) m.prevExpiresAt = prevExpiresAt
+  if (prevRevision !== undefined) m.prevRevision = prevRevision
+  return m
 }
 
 /** Where a {@link storedLogEntry} keeps its stored bytes (encodeLogEntry returns them). */
@@ -185,19 +192,19 @@ export function decodeLogEntry (bytes: Uint8Array): LogEntry {
 
 function decodeLogEntryFresh (bytes: Uint8Array): LogEntry {
   const r = new Reader(bytes)
-  const { index, term, revision } = readLogHeader(r)
+  const { format, index, term, revision } = readLogHeader(r)
   const n = r.varint()
   if (n > r.remaining) throw new DecodeError(`mutation count ${n} exceeds frame`)
   const mutations: Mutation[] = []
-  for (let i = 0; i < n; i++) mutations.push(readMutation(r))
+  for (let i = 0; i < n; i++) mutations.push(readMutation(r, format))
   r.end()
   return { index, term, revision, mutations }
 }
 
-function readLogHeader (r: Reader): { index: number, term: number, revision: number } {
+function readLogHeader (r: Reader): { format: number, index: number, term: number, revision: number } {
   const format = r.u8()
-  if (format !== LOG_FORMAT) throw new DecodeError(`unknown log entry format ${format}`)
-  return { index: r.varint(), term: r.varint(), revision: r.varint() }
+  if (format !== LOG_FORMAT && format !== LOG_FORMAT_V1) throw new DecodeError(`unknown log entry format ${format}`)
+  return { format, index: r.varint(), term: r.varint(), revision: r.varint() }
 }
 
 /**
@@ -207,7 +214,7 @@ function readLogHeader (r: Reader): { index: number, term: number, revision: num
  */
 export function rawLogEntry (bytes: Uint8Array): RawLogEntry {
   // Read in place: a Reader (and its DataView) per entry costs more than these three varints.
-  if (bytes[0] !== LOG_FORMAT) throw new DecodeError(`unknown log entry format ${bytes[0]}`)
+  if (bytes[0] !== LOG_FORMAT && bytes[0] !== LOG_FORMAT_V1) throw new DecodeError(`unknown log entry format ${bytes[0]}`)
   let pos = 1
   const varint = (): number => {
     let result = 0

@@ -26,7 +26,6 @@ import type {
 } from './types.js'
 
 type Bytes = Uint8Array
-type BatchOp = { type: 'put', key: Bytes, value: Bytes } | { type: 'del', key: Bytes }
 
 const STATE_KEY = metaKey('state')
 /** Present while a snapshot install is in progress: the position being installed. */
@@ -44,6 +43,8 @@ const EMPTY = new Uint8Array(0)
 const LOG_READ_AHEAD_BYTES = 1024 * 1024
 /** How many log entries one compaction step reads (bounds the work per step). */
 const COMPACTION_CHUNK = 256
+/** History rows read per native call while compacting one key (most keys have one or two below the floor). */
+const HISTORY_READ_BATCH = 8
 
 function isLocked (err: any): boolean {
   return err?.code === 'LEVEL_LOCKED' || err?.cause?.code === 'LEVEL_LOCKED' ||
@@ -310,26 +311,58 @@ export class LevelStore implements Store {
     const entries = (await this.readLog(first, COMPACTION_CHUNK))
       .filter(e => e.revision < revision)
     if (entries.length === 0) return false
-    const touched = new Set<string>()
-    for (const e of entries) for (const m of e.mutations) touched.add(m.key)
-    const ops: BatchOp[] = []
-    for (const key of touched) {
-      const newest = await this.db.iterator({ gte: historyKey(key, 0), lte: historyKey(key, revision), reverse: true, limit: 1 }).all()
-      if (newest.length === 0) continue
-      const [hk, hv] = newest[0]
-      const dropThrough = decodeRecord(hv) === undefined // a tombstone reads the same as nothing
-      const olds = await this.db.keys({ gte: historyKey(key, 0), [dropThrough ? 'lte' : 'lt']: hk }).all()
-      for (const k of olds) ops.push({ type: 'del', key: k })
+    const deletes: Bytes[] = []
+    // An entry below the floor makes the history row its mutation replaced unreachable (a newer
+    // row at or below the floor exists: its own), and a delete's tombstone reads the same as
+    // nothing: drop both, knowing their revisions from the entry (log format 2). Keys of older
+    // entries, which do not say what they replaced, are looked up in the history instead.
+    const lookup = new Set<string>()
+    for (const e of entries) {
+      for (const m of e.mutations) {
+        if (m.prevRevision === undefined) { lookup.add(m.key); continue }
+        if (m.prevRevision > 0) deletes.push(historyKey(m.key, m.prevRevision))
+        if (m.type === 'del') deletes.push(historyKey(m.key, e.revision))
+      }
     }
-    for (const e of entries) ops.push({ type: 'del', key: logKey(e.index) })
+    // Each such key's history rows at or below the floor, read with one iterator that seeks from
+    // key to key in key order (an iterator per key cost several native calls per key).
+    const keys = [...lookup].map(key => ({ from: historyKey(key, 0), to: historyKey(key, revision) }))
+      .sort((a, b) => compareBytes(a.from, b.from))
+    if (keys.length > 0) {
+      const it = this.db.iterator({ gte: keys[0].from, lte: keys[keys.length - 1].to })
+      try {
+        for (const { from, to } of keys) {
+          it.seek(from)
+          const rows: Array<[Bytes, Bytes]> = []
+          for (let more = true; more;) {
+            const got = await it.nextv(HISTORY_READ_BATCH)
+            more = got.length === HISTORY_READ_BATCH
+            for (const row of got) {
+              if (compareBytes(row[0], to) > 0) { more = false; break }
+              rows.push(row)
+            }
+          }
+          if (rows.length === 0) continue
+          // Keep the newest row at or below the floor (what reads at the floor see), unless it
+          // is a tombstone.
+          const keep = decodeRecord(rows[rows.length - 1][1]) === undefined ? rows.length : rows.length - 1
+          for (let i = 0; i < keep; i++) deletes.push(rows[i][0])
+        }
+      } finally {
+        await it.close()
+      }
+    }
+    for (const e of entries) deletes.push(logKey(e.index))
     const last = entries[entries.length - 1]
     return await this.exclusive(async () => {
       // Checked again in turn: an install, a truncation or another step may have moved things.
       if (this.install !== undefined || this.current.compactedRevision !== revision || this.current.firstLogIndex !== first) return false
       const next = { ...this.current, firstLogIndex: last.index + 1 }
-      ops.push({ type: 'put', key: STATE_KEY, value: encodeState(next) })
-      ops.push({ type: 'put', key: FLOOR_KEY, value: encodePosition(last) })
-      await this.db.batch(ops, { sync: false })
+      const batch = this.db.batch()
+      for (const k of deletes) batch.del(k)
+      batch.put(STATE_KEY, encodeState(next))
+      batch.put(FLOOR_KEY, encodePosition(last))
+      await batch.write({ sync: false })
       this.current = next
       return entries.length === COMPACTION_CHUNK
     })

@@ -33,6 +33,8 @@ export interface PutMutation {
   existed: boolean
   /** Expiry of the record this one replaces, so its expiry-index entry is removed. */
   prevExpiresAt?: number
+  /** See {@link DelMutation.prevRevision}. */
+  prevRevision?: number
 }
 
 /** Remove a present key. */
@@ -43,6 +45,12 @@ export interface DelMutation {
   prevExpiresAt?: number
   /** The delete was issued because the key expired. */
   expired: boolean
+  /**
+   * Revision of the record this mutation replaces (its newest history row), 0 when the key had
+   * no record; undefined when unknown (entries written before log format 2). Lets compaction
+   * drop that history row once this entry is below the floor without reading the key's history.
+   */
+  prevRevision?: number
 }
 
 /** One change to one key. */
