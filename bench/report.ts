@@ -61,6 +61,14 @@ export function ackedWrite (peers: number, inFlight: number, runs: Run[]): Resul
   return { name: 'acked-write', peers, inFlight, fsync: true, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
 }
 
+/**
+ * Acked writes on peers whose stores hold more than `retainRevisions` revisions: every write
+ * then also pays for compacting the history below the floor, as on any long-running store.
+ */
+export function ackedWriteSteady (peers: number, inFlight: number, runs: Run[], retainRevisions = 100_000): Result {
+  return { name: 'acked-write-steady', peers, inFlight, fsync: true, retainRevisions, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
+}
+
 /** Acked writes on one standalone peer in one process (no networking). */
 export function ackedWriteStandalone (inFlight: number, runs: Run[]): Result {
   return { name: 'acked-write-standalone', peers: 1, inFlight, fsync: true, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']) }
@@ -189,6 +197,7 @@ export function label (r: Result): string {
   if (typeof r.missed === 'number') extra.push(`${num(r.missed)} missed`)
   if (typeof r.on === 'string') extra.push(`on ${r.on}`)
   if (isSpread(r.cpuUsPerRoundTrip)) extra.push(`${num(r.cpuUsPerRoundTrip.median)} µs CPU each`)
+  if (typeof r.retainRevisions === 'number') extra.push(`past ${num(r.retainRevisions)} revisions, compacting`)
   return extra.length > 0 ? `${r.name} (${extra.join(', ')})` : r.name
 }
 

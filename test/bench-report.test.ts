@@ -21,6 +21,7 @@ function fakeReport (): R.Report {
   const results = [
     ...[1, 4, 16, 64, 128].map(f => R.ackedWrite(3, f, writes(f))),
     R.ackedWrite(1, 1, writes(0.2)),
+    R.ackedWriteSteady(3, 64, writes(5)),
     R.localRead([{ opsPerSec: 300_000 }, { opsPerSec: 310_000 }, { opsPerSec: 290_000 }]),
     R.minRevisionRead([{ ops: 500, errors: 0, stale: 0, opsPerSec: 450, p50Ms: 0.05, p99Ms: 0.4, roundTripP50Ms: 0.2, roundTripP99Ms: 0.9 }]),
     R.catchUp(100_000, [5.1, 4.4, 5.5]),
@@ -55,6 +56,7 @@ test('the JSON report has the shape issue 6 specifies: machine, versions and res
   t.deepEqual(w.opsPerSec, { median: 450, min: 400, max: 500 })
   t.is(w.errors, 1)
 
+  t.like(find('acked-write-steady'), { peers: 3, inFlight: 64, retainRevisions: 100000, opsPerSec: { median: 450 } })
   t.like(find('catch-up'), { keys: 100000, seconds: { median: 5.1, min: 4.4, max: 5.5 } })
   t.like(find('catch-up-missed'), { missed: 10000, seconds: { median: 2.0, min: 1.9, max: 2.1 }, startSeconds: { median: 1.2 } })
   t.like(find('failover'), { seconds: { median: 2.4, min: 2.0, max: 2.5 }, runsWithoutAck: 0 })
@@ -93,6 +95,7 @@ test('the table has one row per result, the spread as median (min–max), and th
   t.true(table.includes('catch-up-missed (10 000 missed)'))
   t.true(table.includes('note: compare-etcd skipped'))
   t.true(table.includes('ceiling-libp2p-rtt (52.0 µs CPU each)'))
+  t.true(table.includes('acked-write-steady (past 100 000 revisions, compacting)'))
   t.is(lines.filter(l => l.startsWith('acked-write ')).length, 6)
 })
 
