@@ -9,7 +9,7 @@ import { Sequencer } from '../src/core/sequencer.js'
 import { PERSIST_GIVE_UP_MS } from '../src/constants.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { OperationFailedError, StorageError } from '../src/errors.js'
-import type { LogEntry } from '../src/store/types.js'
+import type { LogEntry, StoredRecord } from '../src/store/types.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -100,4 +100,29 @@ test('without a commit hook (standalone) a failed append fails only its batch; t
   t.true(r.ok)
   t.is(r.revision, 1, 'the failed batch used no revision')
   t.deepEqual(fatal, [])
+})
+
+test('records read while an append lands are read again: the batch is planned on the state they belong to', async t => {
+  // An append that lands during the read (a replica persist finishing as this peer takes over):
+  // the first read returns what was there before it.
+  class RacingStore extends MemoryStore {
+    raced = 0
+    override async getMany (keys: string[]): Promise<Array<StoredRecord | undefined>> {
+      const before = await super.getMany(keys)
+      if (this.raced++ === 0) {
+        await super.append([{ index: 1, term: 1, revision: 1, mutations: [{ type: 'put', key: 'a', existed: false, prevRevision: 0, record: { value: enc('old'), revision: 1, createRevision: 1, version: 1 } }] }])
+      }
+      return before
+    }
+  }
+  const store = new RacingStore()
+  await store.open()
+  const sent: LogEntry[][] = []
+  const seq = new Sequencer({ store, sync: false, maxBatchWrites: 64, term: () => 1, commit: async entries => { sent.push(entries) } })
+  const r = await seq.submit({ op: 'set', key: 'a', value: enc('new') }, 'w1')
+  t.deepEqual(r, { ok: true, revision: 2 })
+  t.is(store.raced, 2, 'read twice')
+  const m = sent[0][0].mutations[0]
+  t.like(m, { type: 'put', existed: true, prevRevision: 1 })
+  t.is(m.type === 'put' ? m.record.version : 0, 2)
 })

@@ -338,3 +338,24 @@ for (const mode of ['format 2', 'format 1', 'format 1 then 2'] as const) {
     t.is(rows.length, 2 + 3 + 0 + 30)
   })
 }
+
+test('level store: an entry that changes one key twice keeps the row it leaves when compacted (del then put, put then put, put then del)', async t => {
+  const r = (v: string, revision: number): StoredRecord => ({ value: enc.encode(v), revision, createRevision: revision, version: 1 })
+  const shapes: Array<[string, Mutation[], string | undefined]> = [
+    ['del then put', [{ type: 'del', key: 'k', expired: false, prevRevision: 1 }, { type: 'put', key: 'k', existed: false, record: r('2', 2), prevRevision: 0 }], '2'],
+    ['put then put', [{ type: 'put', key: 'k', existed: true, record: r('2a', 2), prevRevision: 1 }, { type: 'put', key: 'k', existed: true, record: r('2b', 2), prevRevision: 2 }], '2b'],
+    ['put then del', [{ type: 'put', key: 'k', existed: true, record: r('2a', 2), prevRevision: 1 }, { type: 'del', key: 'k', expired: false, prevRevision: 2 }], undefined]
+  ]
+  for (const [shape, mutations, expected] of shapes) {
+    const dir = await tempDir(t)
+    const s = new LevelStore({ location: join(dir, 'db') })
+    await s.open()
+    await s.append([{ index: 1, term: 1, revision: 1, mutations: [{ type: 'put', key: 'k', existed: false, record: r('1', 1), prevRevision: 0 }] }])
+    await s.append([{ index: 2, term: 1, revision: 2, mutations }])
+    await s.append([{ index: 3, term: 1, revision: 3, mutations: [{ type: 'put', key: 'z', existed: false, record: r('z', 3), prevRevision: 0 }] }])
+    await s.compact(3)
+    const at = await s.getAt('k', 3)
+    t.is(at === undefined ? undefined : dec.decode(at.value), expected, shape)
+    await s.close()
+  }
+})

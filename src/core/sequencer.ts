@@ -3,6 +3,8 @@
  * takes everything that queued while the previous batch was being written (up to
  * `maxBatchWrites`), reads the records those commands name, plans them with the pure
  * {@link plan}, and appends the resulting entries in one atomic store batch (group commit).
+ * Records read while another append landed (a replica persist finishing as this peer takes
+ * over) are read again, so a batch is always planned on the state its records belong to.
  *
  * The `commit` hook decides when a batch's writes are acknowledged: alone, at once; with
  * replication, when every member confirmed it. It is called as soon as the batch is planned, so
@@ -25,6 +27,9 @@ import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
 import type { Command, CommandResult } from './evaluate.js'
 
+
+/** Reads of a batch's records before giving up when every read races an append (see `write`). */
+const MAX_PLAN_READS = 8
 
 /** Decides when entries are acknowledged (called before they are durable locally); rejects to fail them. */
 export type CommitHook = (entries: LogEntry[]) => Promise<void>
@@ -166,7 +171,16 @@ export class Sequencer {
     let planned: ReturnType<typeof plan> | undefined
     try {
       const keys = [...new Set(batch.map(p => p.command.key))]
-      const found = await this.store.getMany(keys)
+      // The records must be those of the state the batch is planned on: an append that lands
+      // while they are read (a replica persist finishing as this peer takes over as primary)
+      // makes them stale, and the entries would name wrong prior revisions. Read again then.
+      let found: Array<StoredRecord | undefined>
+      for (let reads = 1; ; reads++) {
+        const index = this.store.state.index
+        found = await this.store.getMany(keys)
+        if (this.store.state.index === index) break
+        if (reads >= MAX_PLAN_READS) throw new Error(`the store kept moving while the batch was planned (${reads} reads)`)
+      }
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
       // Asked after the reads: a peer deposed (or re-elected in a newer term) meanwhile must not

@@ -46,6 +46,15 @@ const COMPACTION_CHUNK = 256
 /** History rows read per native call while compacting one key (most keys have one or two below the floor). */
 const HISTORY_READ_BATCH = 8
 
+/**
+ * History rows an entry at `revision` below the floor makes unreachable for one key: the row it
+ * replaced (`prev`, none when 0) and, when it left a tombstone, its own row.
+ */
+function dropReplaced (deletes: Uint8Array[], key: string, prev: number, tombstone: boolean, revision: number): void {
+  if (prev > 0 && prev !== revision) deletes.push(historyKey(key, prev))
+  if (tombstone) deletes.push(historyKey(key, revision))
+}
+
 function isLocked (err: any): boolean {
   return err?.code === 'LEVEL_LOCKED' || err?.cause?.code === 'LEVEL_LOCKED' ||
     /lock/i.test(String(err?.cause?.message ?? ''))
@@ -318,10 +327,24 @@ export class LevelStore implements Store {
     // entries, which do not say what they replaced, are looked up in the history instead.
     const lookup = new Set<string>()
     for (const e of entries) {
+      if (e.mutations.length === 1) {
+        const m = e.mutations[0]
+        if (m.prevRevision === undefined) lookup.add(m.key)
+        else dropReplaced(deletes, m.key, m.prevRevision, m.type === 'del', e.revision)
+        continue
+      }
+      // Several mutations of one key in one entry share its history row (the last one wins):
+      // what the entry replaced is the first one's `prevRevision`, and the row is a tombstone
+      // if the last one is a delete.
+      const perKey = new Map<string, { prev: number | undefined, del: boolean }>()
       for (const m of e.mutations) {
-        if (m.prevRevision === undefined) { lookup.add(m.key); continue }
-        if (m.prevRevision > 0) deletes.push(historyKey(m.key, m.prevRevision))
-        if (m.type === 'del') deletes.push(historyKey(m.key, e.revision))
+        const seen = perKey.get(m.key)
+        if (seen === undefined) perKey.set(m.key, { prev: m.prevRevision, del: m.type === 'del' })
+        else seen.del = m.type === 'del'
+      }
+      for (const [key, { prev, del }] of perKey) {
+        if (prev === undefined) lookup.add(key)
+        else dropReplaced(deletes, key, prev, del, e.revision)
       }
     }
     // Each such key's history rows at or below the floor, read with one iterator that seeks from
