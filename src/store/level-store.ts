@@ -55,6 +55,37 @@ function dropReplaced (deletes: Uint8Array[], key: string, prev: number, tombsto
   if (tombstone) deletes.push(historyKey(key, revision))
 }
 
+/**
+ * The history rows log entries below the floor made unreachable, added to `deletes`, known from
+ * the entries alone (log format 2): each entry's key lost the row its change replaced (a newer
+ * one at or below the floor exists: the entry's own), and a delete's tombstone reads the same as
+ * nothing. An entry that changes a key twice shares one row: it replaced what its first change
+ * names, and leaves a tombstone only if its last change is a delete. Returns the keys of entries
+ * that do not say what they replaced (format 1), to be looked up in the history instead.
+ */
+function unreachableFromLog (entries: LogEntry[], deletes: Uint8Array[]): Set<string> {
+  const lookup = new Set<string>()
+  for (const e of entries) {
+    if (e.mutations.length === 1) {
+      const m = e.mutations[0]
+      if (m.prevRevision === undefined) lookup.add(m.key)
+      else dropReplaced(deletes, m.key, m.prevRevision, m.type === 'del', e.revision)
+      continue
+    }
+    const perKey = new Map<string, { prev: number | undefined, del: boolean }>()
+    for (const m of e.mutations) {
+      const seen = perKey.get(m.key)
+      if (seen === undefined) perKey.set(m.key, { prev: m.prevRevision, del: m.type === 'del' })
+      else seen.del = m.type === 'del'
+    }
+    for (const [key, { prev, del }] of perKey) {
+      if (prev === undefined) lookup.add(key)
+      else dropReplaced(deletes, key, prev, del, e.revision)
+    }
+  }
+  return lookup
+}
+
 function isLocked (err: any): boolean {
   return err?.code === 'LEVEL_LOCKED' || err?.cause?.code === 'LEVEL_LOCKED' ||
     /lock/i.test(String(err?.cause?.message ?? ''))
@@ -321,60 +352,8 @@ export class LevelStore implements Store {
       .filter(e => e.revision < revision)
     if (entries.length === 0) return false
     const deletes: Bytes[] = []
-    // An entry below the floor makes the history row its mutation replaced unreachable (a newer
-    // row at or below the floor exists: its own), and a delete's tombstone reads the same as
-    // nothing: drop both, knowing their revisions from the entry (log format 2). Keys of older
-    // entries, which do not say what they replaced, are looked up in the history instead.
-    const lookup = new Set<string>()
-    for (const e of entries) {
-      if (e.mutations.length === 1) {
-        const m = e.mutations[0]
-        if (m.prevRevision === undefined) lookup.add(m.key)
-        else dropReplaced(deletes, m.key, m.prevRevision, m.type === 'del', e.revision)
-        continue
-      }
-      // Several mutations of one key in one entry share its history row (the last one wins):
-      // what the entry replaced is the first one's `prevRevision`, and the row is a tombstone
-      // if the last one is a delete.
-      const perKey = new Map<string, { prev: number | undefined, del: boolean }>()
-      for (const m of e.mutations) {
-        const seen = perKey.get(m.key)
-        if (seen === undefined) perKey.set(m.key, { prev: m.prevRevision, del: m.type === 'del' })
-        else seen.del = m.type === 'del'
-      }
-      for (const [key, { prev, del }] of perKey) {
-        if (prev === undefined) lookup.add(key)
-        else dropReplaced(deletes, key, prev, del, e.revision)
-      }
-    }
-    // Each such key's history rows at or below the floor, read with one iterator that seeks from
-    // key to key in key order (an iterator per key cost several native calls per key).
-    const keys = [...lookup].map(key => ({ from: historyKey(key, 0), to: historyKey(key, revision) }))
-      .sort((a, b) => compareBytes(a.from, b.from))
-    if (keys.length > 0) {
-      const it = this.db.iterator({ gte: keys[0].from, lte: keys[keys.length - 1].to })
-      try {
-        for (const { from, to } of keys) {
-          it.seek(from)
-          const rows: Array<[Bytes, Bytes]> = []
-          for (let more = true; more;) {
-            const got = await it.nextv(HISTORY_READ_BATCH)
-            more = got.length === HISTORY_READ_BATCH
-            for (const row of got) {
-              if (compareBytes(row[0], to) > 0) { more = false; break }
-              rows.push(row)
-            }
-          }
-          if (rows.length === 0) continue
-          // Keep the newest row at or below the floor (what reads at the floor see), unless it
-          // is a tombstone.
-          const keep = decodeRecord(rows[rows.length - 1][1]) === undefined ? rows.length : rows.length - 1
-          for (let i = 0; i < keep; i++) deletes.push(rows[i][0])
-        }
-      } finally {
-        await it.close()
-      }
-    }
+    const lookup = unreachableFromLog(entries, deletes)
+    if (lookup.size > 0) await this.unreachableFromHistory(lookup, revision, deletes)
     for (const e of entries) deletes.push(logKey(e.index))
     const last = entries[entries.length - 1]
     return await this.exclusive(async () => {
@@ -389,6 +368,37 @@ export class LevelStore implements Store {
       this.current = next
       return entries.length === COMPACTION_CHUNK
     })
+  }
+
+  /**
+   * For keys of entries that do not say what they replaced (log format 1): every history row at
+   * or below `revision` but the newest (and that one too if it is a tombstone), added to
+   * `deletes`. One iterator seeks from key to key in key order (an iterator per key cost several
+   * native calls per key).
+   */
+  private async unreachableFromHistory (lookup: Set<string>, revision: number, deletes: Bytes[]): Promise<void> {
+    const keys = [...lookup].map(key => ({ from: historyKey(key, 0), to: historyKey(key, revision) }))
+      .sort((a, b) => compareBytes(a.from, b.from))
+    const it = this.db.iterator({ gte: keys[0].from, lte: keys[keys.length - 1].to })
+    try {
+      for (const { from, to } of keys) {
+        it.seek(from)
+        const rows: Array<[Bytes, Bytes]> = []
+        for (let more = true; more;) {
+          const got = await it.nextv(HISTORY_READ_BATCH)
+          more = got.length === HISTORY_READ_BATCH
+          for (const row of got) {
+            if (compareBytes(row[0], to) > 0) { more = false; break }
+            rows.push(row)
+          }
+        }
+        if (rows.length === 0) continue
+        const keep = decodeRecord(rows[rows.length - 1][1]) === undefined ? rows.length : rows.length - 1
+        for (let i = 0; i < keep; i++) deletes.push(rows[i][0])
+      }
+    } finally {
+      await it.close()
+    }
   }
 
   private refuseDuringInstall (what: string): void {
