@@ -9,7 +9,7 @@ import test from 'ava'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { LevelStore, MemoryStore } from '../src/store/index.js'
-import type { LogEntry, Mutation, StoredRecord } from '../src/store/index.js'
+import type { LogEntry, Mutation, Store, StoredRecord } from '../src/store/index.js'
 import { plan } from '../src/core/evaluate.js'
 import type { Command } from '../src/core/evaluate.js'
 import { decodeLogEntry, encodeLogEntry, HISTORY_END, HISTORY_START } from '../src/store/codec.js'
@@ -98,3 +98,117 @@ for (const [seed, oldShare] of [[1, 0], [5, 0], [2, 0.5], [3, 1]] as const) {
     t.is((await db.keys({ gte: HISTORY_START, lt: HISTORY_END }).all()).length, live, 'history rows left')
   })
 }
+
+/** A store written through the planner, as a primary writes (one entry per command). */
+class Writer {
+  now = 1_000_000
+  constructor (readonly store: Store, readonly term = 1) {}
+  /** Plan `commands` (then expire the TTL key when due) and append; the entries as stored. */
+  async write (commands: Command[]): Promise<LogEntry[]> {
+    this.now += 3
+    const out = [...await this.planAndAppend(commands)]
+    const t = await this.store.get('t')
+    if (t?.expiresAt !== undefined && t.expiresAt <= this.now) out.push(...await this.planAndAppend([{ op: 'expire', key: 't', expiresAt: t.expiresAt }]))
+    return out
+  }
+
+  private async planAndAppend (commands: Command[]): Promise<LogEntry[]> {
+    const keys = [...new Set(commands.map(c => c.key))]
+    const found = await this.store.getMany(keys)
+    const { entries } = plan(commands, new Map(keys.map((k, i) => [k, found[i]])), this.store.state, this.term, this.now)
+    if (entries.length > 0) await this.store.append(entries, { sync: false })
+    return stored(entries, false)
+  }
+}
+
+const SCENARIO_KEYS = ['a', 'b', 'c', 'd', 'e', 't']
+/** Deterministic batches mixing set, delete-then-set, extend, TTL sets, several changes of one key, deletes. */
+function batch (i: number): Command[] {
+  const k = SCENARIO_KEYS[i % 5]
+  switch (i % 7) {
+    case 0: return [{ op: 'set', key: k, value: enc.encode(`v${i}`) }]
+    case 1: return [{ op: 'delete', key: k }, { op: 'set', key: k, value: enc.encode(`r${i}`) }]
+    case 2: return [{ op: 'extend', key: k, ttlMs: 0 }]
+    case 3: return [{ op: 'set', key: 't', value: enc.encode(`t${i}`), ttlMs: 5 }]
+    case 4: return [{ op: 'set', key: k, value: enc.encode(`w${i}`) }, { op: 'set', key: k, value: enc.encode(`x${i}`) }, { op: 'delete', key: k }]
+    case 5: return [{ op: 'delete', key: k }]
+    default: return [{ op: 'set', key: k, value: enc.encode(`y${i}`) }]
+  }
+}
+
+async function historyRows (location: string): Promise<number> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open()
+  try {
+    return (await db.keys({ gte: HISTORY_START, lt: HISTORY_END }).all()).length
+  } finally {
+    await db.close()
+  }
+}
+
+async function sameReads (t: any, a: Store, b: Store, from: number, what: string): Promise<void> {
+  for (let rev = from; rev <= a.state.revision; rev++) {
+    for (const k of SCENARIO_KEYS) {
+      const [x, y] = [show(await a.getAt(k, rev)), show(await b.getAt(k, rev))]
+      if (x !== y) { t.fail(`${what}: getAt(${k}, ${rev}) ${x}, expected ${y}`); return }
+    }
+  }
+}
+
+test('a replica that caught up by snapshot compacts like its primary: same reads, same history rows', async t => {
+  const [pDir, rDir] = [await tempDir(t), await tempDir(t)]
+  const primary = new LevelStore({ location: join(pDir, 'db') })
+  const replica = new LevelStore({ location: join(rDir, 'db') })
+  const reference = new MemoryStore()
+  for (const s of [primary, replica, reference]) await s.open()
+  const w = new Writer(primary)
+  for (let i = 0; i < 300; i++) await reference.append(await w.write(batch(i)))
+  const snap = primary.snapshot()
+  await replica.beginInstall(snap.state)
+  for await (const chunk of snap.packed({ maxRecords: 2, maxBytes: 1000 })) await replica.installPacked(chunk)
+  await replica.finishInstall()
+  await snap.close()
+  for (let i = 300; i < 900; i++) {
+    const e = await w.write(batch(i * 3 + 1))
+    await replica.append(e)
+    await reference.append(e)
+  }
+  // A pass stopped after two steps, then a higher floor finishes it.
+  const first = primary.state.revision - 500
+  for (const s of [primary, replica, reference]) {
+    let steps = 0
+    await s.compact(first, { signal: { get aborted () { return ++steps > 2 } } as unknown as AbortSignal })
+  }
+  const floor = primary.state.revision - 40
+  for (const s of [primary, replica, reference]) await s.compact(floor)
+  await sameReads(t, primary, reference, floor, 'primary')
+  await sameReads(t, replica, reference, floor, 'replica')
+  await primary.close()
+  await replica.close()
+  t.is(await historyRows(join(rDir, 'db')), await historyRows(join(pDir, 'db')))
+})
+
+test('a deposed primary that undid its suffix and took the new primary\'s entries compacts like it', async t => {
+  const [pDir, qDir] = [await tempDir(t), await tempDir(t)]
+  const deposed = new LevelStore({ location: join(pDir, 'db') })
+  const next = new LevelStore({ location: join(qDir, 'db') })
+  await deposed.open()
+  await next.open()
+  const wp = new Writer(deposed)
+  for (let i = 0; i < 120; i++) await next.append(await wp.write(batch(i)))
+  const base = deposed.state.index
+  for (let i = 0; i < 30; i++) await wp.write(batch(i * 5 + 2)) // never reached the others
+  const wq = new Writer(next, 2)
+  wq.now = wp.now
+  const taken: LogEntry[] = []
+  for (let i = 0; i < 60; i++) taken.push(...await wq.write(batch(i * 11 + 3)))
+  await deposed.truncateAfter(base)
+  await deposed.append(taken)
+  const floor = deposed.state.revision - 10
+  await deposed.compact(floor)
+  await next.compact(floor)
+  await sameReads(t, deposed, next, floor, 'deposed')
+  await deposed.close()
+  await next.close()
+  t.is(await historyRows(join(pDir, 'db')), await historyRows(join(qDir, 'db')))
+})
