@@ -143,15 +143,23 @@ export class Writer {
 /** Cursor over a byte string; every read checks bounds and throws {@link DecodeError}. */
 export class Reader {
   private pos = 0
-  private readonly view: DataView
 
-  constructor (private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  }
+  /** A cursor at offset 0 of `buf` (no copy, nothing allocated but the cursor). */
+  constructor (private readonly buf: Uint8Array) {}
 
   /** Bytes not yet read. */
   get remaining (): number {
     return this.buf.length - this.pos
+  }
+
+  /** Offset of the next byte to read; set it to read from elsewhere in the buffer. */
+  get offset (): number {
+    return this.pos
+  }
+
+  set offset (at: number) {
+    if (at < 0 || at > this.buf.length) throw new DecodeError(`offset ${at} outside ${this.buf.length} bytes`)
+    this.pos = at
   }
 
   private need (n: number): void {
@@ -180,15 +188,19 @@ export class Reader {
 
   u64 (): number {
     this.need(8)
-    const n = this.view.getUint32(this.pos) * TWO_32 + this.view.getUint32(this.pos + 4)
+    const b = this.buf
+    const p = this.pos
+    const hi = ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0
+    const lo = ((b[p + 4] << 24) | (b[p + 5] << 16) | (b[p + 6] << 8) | b[p + 7]) >>> 0
     this.pos += 8
+    const n = hi * TWO_32 + lo
     if (!Number.isSafeInteger(n)) throw new DecodeError('u64 exceeds 2^53')
     return n
   }
 
   u16 (): number {
     this.need(2)
-    const n = this.view.getUint16(this.pos)
+    const n = (this.buf[this.pos] << 8) | this.buf[this.pos + 1]
     this.pos += 2
     return n
   }

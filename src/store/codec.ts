@@ -208,33 +208,13 @@ function readLogHeader (r: Reader): { format: number, index: number, term: numbe
 }
 
 /**
- * A stored log entry's header fields with its bytes ({@link RawLogEntry}), reading three varints
+ * A stored log entry's header fields with its bytes ({@link RawLogEntry}), reading the header
  * and nothing else; throws {@link DecodeError} when the header is malformed. `bytes` is kept, not
  * copied.
  */
 export function rawLogEntry (bytes: Uint8Array): RawLogEntry {
-  // Read in place: a Reader (and its DataView) per entry costs more than these three varints.
-  if (bytes[0] !== LOG_FORMAT && bytes[0] !== LOG_FORMAT_V1) throw new DecodeError(`unknown log entry format ${bytes[0]}`)
-  let pos = 1
-  const varint = (): number => {
-    let result = 0
-    let scale = 1
-    for (let i = 0; i < 8; i++, pos++) {
-      if (pos >= bytes.length) throw new DecodeError('truncated log entry header')
-      const b = bytes[pos]
-      result += (b & 0x7f) * scale
-      if ((b & 0x80) === 0) {
-        pos++
-        if (!Number.isSafeInteger(result)) throw new DecodeError('varint exceeds 2^53')
-        return result
-      }
-      scale *= 0x80
-    }
-    throw new DecodeError('varint longer than 8 bytes')
-  }
-  const index = varint()
-  const term = varint()
-  return { index, term, revision: varint(), bytes }
+  const { index, term, revision } = readLogHeader(new Reader(bytes))
+  return { index, term, revision, bytes }
 }
 
 /**
@@ -388,9 +368,6 @@ export function metaKey (name: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Packed records (snapshot chunks): rows copied as stored, checked without decoding them.
 
-/** Longest key a packed record may carry (the API's key limit). */
-export const MAX_PACKED_KEY_BYTES = MAX_KEY_BYTES
-
 /**
  * Builds {@link PackedRecords} from rows as stored (UTF-8 key, record bytes), copying bytes
  * only: one buffer per chunk, no object per record.
@@ -411,15 +388,20 @@ export class RecordPacker {
     return this.pos
   }
 
-  /** Add one row: the key's UTF-8 bytes and its stored record encoding. */
-  add (key: Uint8Array, record: Uint8Array): void {
-    const need = this.pos + 16 + key.length + record.length
+  /** Room for a row of `keyLength` + `recordLength` bytes (two varints of at most 8 bytes each). */
+  private room (keyLength: number, recordLength: number): Buffer {
+    const need = this.pos + 16 + keyLength + recordLength
     if (need > this.buf.length) {
       const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2))
       next.set(this.buf.subarray(0, this.pos))
       this.buf = next
     }
-    const b = this.buf
+    return this.buf
+  }
+
+  /** Add one row: the key's UTF-8 bytes and its stored record encoding. */
+  add (key: Uint8Array, record: Uint8Array): void {
+    const b = this.room(key.length, record.length)
     let p = writeVarintAt(b, this.pos, key.length)
     b.set(key, p)
     p = writeVarintAt(b, p + key.length, record.length)
@@ -436,13 +418,7 @@ export class RecordPacker {
   addText (text: string, from: number, record: Uint8Array): void {
     const key = from === 0 ? text : text.substring(from)
     const keyLen = Buffer.byteLength(key, 'utf8')
-    const need = this.pos + 16 + keyLen + record.length
-    if (need > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2))
-      next.set(this.buf.subarray(0, this.pos))
-      this.buf = next
-    }
-    const b = this.buf
+    const b = this.room(keyLen, record.length)
     let p = writeVarintAt(b, this.pos, keyLen)
     p += b.write(key, p, 'utf8')
     p = writeVarintAt(b, p, record.length)
@@ -490,12 +466,13 @@ export class PackedReader {
   expiresAt: number | undefined
   private pos = 0
   private left: number
-  private varintEnd = 0
   private readonly bytes: Uint8Array
+  private readonly reader: Reader
 
   constructor (records: PackedRecords, private readonly after?: Uint8Array) {
     if (!Number.isSafeInteger(records.count) || records.count < 0) throw new DecodeError(`bad record count ${records.count}`)
     this.bytes = records.bytes
+    this.reader = new Reader(records.bytes)
     this.left = records.count
   }
 
@@ -506,12 +483,15 @@ export class PackedReader {
       if (this.pos !== b.length) throw new DecodeError(`${b.length - this.pos} bytes after the last packed record`)
       return false
     }
-    const keyLen = this.varint(this.pos, b.length)
-    const keyStart = this.varintEnd
-    if (keyLen === 0 || keyLen > MAX_PACKED_KEY_BYTES) throw new DecodeError(`packed key of ${keyLen} bytes`)
+    const r = this.reader
+    r.offset = this.pos
+    const keyLen = r.varint()
+    const keyStart = r.offset
+    if (keyLen === 0 || keyLen > MAX_KEY_BYTES) throw new DecodeError(`packed key of ${keyLen} bytes`)
     if (keyStart + keyLen > b.length) throw new DecodeError('packed key beyond the chunk')
-    const recLen = this.varint(keyStart + keyLen, b.length)
-    const recStart = this.varintEnd
+    r.offset = keyStart + keyLen
+    const recLen = r.varint()
+    const recStart = r.offset
     const recEnd = recStart + recLen
     if (recLen === 0 || recEnd > b.length) throw new DecodeError('packed record beyond the chunk')
     const key = b.subarray(keyStart, keyStart + keyLen)
@@ -523,10 +503,12 @@ export class PackedReader {
     const flags = b[recStart]
     if ((flags & F_TOMBSTONE) !== 0) throw new DecodeError('tombstone among packed records')
     if ((flags & ~F_EXPIRY) !== 0) throw new DecodeError(`unknown record flags ${flags}`)
-    this.revision = this.varint(recStart + 1, recEnd)
-    this.varint(this.varintEnd, recEnd) // createRevision
-    this.varint(this.varintEnd, recEnd) // version
-    this.expiresAt = (flags & F_EXPIRY) !== 0 ? this.varint(this.varintEnd, recEnd) : undefined
+    r.offset = recStart + 1
+    this.revision = r.varint()
+    r.varint() // createRevision
+    r.varint() // version
+    this.expiresAt = (flags & F_EXPIRY) !== 0 ? r.varint() : undefined
+    if (r.offset > recEnd) throw new DecodeError('packed record header beyond the record')
     this.keyStart = keyStart
     this.keyEnd = keyStart + keyLen
     this.recordStart = recStart
@@ -534,25 +516,6 @@ export class PackedReader {
     this.pos = recEnd
     this.left--
     return true
-  }
-
-  /** Unsigned varint at `pos`, inside `end`; sets `varintEnd`. */
-  private varint (pos: number, end: number): number {
-    const b = this.bytes
-    let result = 0
-    let scale = 1
-    for (let i = 0; i < 8; i++, pos++) {
-      if (pos >= end) throw new DecodeError('truncated varint in packed records')
-      const x = b[pos]
-      result += (x & 0x7f) * scale
-      if ((x & 0x80) === 0) {
-        if (!Number.isSafeInteger(result)) throw new DecodeError('varint exceeds 2^53')
-        this.varintEnd = pos + 1
-        return result
-      }
-      scale *= 0x80
-    }
-    throw new DecodeError('varint longer than 8 bytes')
   }
 }
 

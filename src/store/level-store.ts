@@ -393,7 +393,7 @@ export class LevelStore implements Store {
           }
         }
         if (rows.length === 0) continue
-        const keep = decodeRecord(rows[rows.length - 1][1]) === undefined ? rows.length : rows.length - 1
+        const keep = isTombstone(rows[rows.length - 1][1]) ? rows.length : rows.length - 1
         for (let i = 0; i < keep; i++) deletes.push(rows[i][0])
       }
     } finally {
