@@ -130,6 +130,8 @@ export class Replication {
   private fatal = false
   /** The primary {@link reportCaughtUp} last saw the replica caught up with (undefined: not caught up). */
   private reportedCaughtUp?: string
+  /** The arbiter's view says this peer is joining (set by {@link sync}). */
+  private joining = false
   /**
    * Gossipsub's check of every message on the topic, before it is delivered or relayed. Taken
    * (Accept) only from the primary this replica follows, delivered by the primary itself —
@@ -387,6 +389,12 @@ export class Replication {
    * "ends here" append usually arrives before the entries before it are persisted.
    */
   private reportCaughtUp (): void {
+    // Only a joining peer has use for it: a member's replica drops out of "caught up" and back
+    // with every batch, and reporting each of those would wake the arbiter per write.
+    if (!this.joining) {
+      this.reportedCaughtUp = undefined
+      return
+    }
     const leader = this.tracker === undefined && this.replica.caughtUp ? this.leader : undefined
     if (leader !== undefined && leader !== this.reportedCaughtUp) this.init.onCaughtUp?.(leader)
     this.reportedCaughtUp = leader
@@ -396,6 +404,11 @@ export class Replication {
   sync (): void {
     if (!this.running) return
     const v = this.init.view()
+    const joining = v?.role === 'joining'
+    if (joining !== this.joining) {
+      this.joining = joining
+      this.reportCaughtUp() // a peer evicted while caught up may join at once
+    }
     if (v === undefined) {
       // The arbiter stopped (fail-stop) or is persisting a forced change: stop acting as
       // primary at once (pending writes fail); follow again when it reports a view.
