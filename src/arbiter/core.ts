@@ -145,7 +145,10 @@ export class ArbiterCore {
    * the peer disconnects (a restarted peer is not leaving); a leaver repeats Leave meanwhile.
    */
   private readonly leavers = new Set<string>()
-  /** A leaving primary: the leavers it removed. It leaves only once they are gone too. */
+  /**
+   * A leaving primary: the peers it removed while leaving (leavers, and any it evicted meanwhile).
+   * It leaves only once they are gone too.
+   */
   private readonly removedLeavers = new Set<string>()
   /** A leaving primary waiting for its successor to catch up before TimeoutNow. */
   /** `answered`: the target sent a HeartbeatAck since the transfer started (see {@link maybeHandOver}). */

@@ -17,6 +17,7 @@
  * replica never has to trust a malformed batch.
  */
 import { DecodeError, Reader, Writer, varintLength } from '../codec/bytes.js'
+import { MAX_KEY_BYTES } from '../constants.js'
 import { checkPacked, decodeLogEntry, encodeLogEntry } from '../store/codec.js'
 import type { ReplicationMessage } from './types.js'
 
@@ -27,16 +28,13 @@ const T_SNAP_BEGIN = 4
 const T_SNAP_CHUNK = 5
 const T_SNAP_END = 6
 
-/** Keys longer than this are refused (the API limit is 1 KiB of UTF-8). */
-const MAX_KEY_BYTES = 1024
-
 /**
  * Encode an append from its header and its entries' encodings (store/codec.ts), copying each into
  * the frame as is: the entries are neither decoded nor re-encoded. `encodeMessage` uses it with
  * {@link encodeLogEntry}, which returns an entry's known encoding — the stored bytes, for the
  * entries of a delta answer (`storedLogEntry`), or the bytes it was encoded or decoded as once.
  */
-export function encodeAppend (term: number, prevIndex: number, prevTerm: number, entries: readonly Uint8Array[]): Uint8Array {
+function encodeAppend (term: number, prevIndex: number, prevTerm: number, entries: readonly Uint8Array[]): Uint8Array {
   // Sized exactly up front: an append can carry megabytes, so no growing and no final copy.
   let size = 1 + varintLength(term) + varintLength(prevIndex) + varintLength(prevTerm) + varintLength(entries.length)
   for (const b of entries) size += varintLength(b.length) + b.length

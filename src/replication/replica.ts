@@ -49,15 +49,15 @@ export interface ReplicaInit {
   needRetryMs: number
   persistRetryMs: number
   maxBuffered: number
-  /**
-   * Appends heard but the primary has not said where its log ends: ask again after this long
-   * without any append (the answer's end was lost). Long enough not to ask again between two
-   * frames of a delta answer still streaming. @default 8 × needRetryMs
-   */
-  endRetryMs?: number
 }
 
-/** Appends keep coming but never the end: ask again this many × endRetryMs after the last Need. */
+/**
+ * Appends heard but the primary has not said where its log ends: ask again after this many
+ * × needRetryMs without any append (the answer's end was lost). Long enough not to ask again
+ * between two frames of a delta answer still streaming.
+ */
+const END_RETRY_FACTOR = 8
+/** Appends keep coming but never the end: ask again this many × the end retry after the last Need. */
 const ENDLESS_ASK_FACTOR = 5
 
 /** Applies the primary's log in order. */
@@ -270,7 +270,7 @@ export class ReplicaCore {
       // endRetryMs after the last question: a joiner fed by a steady stream of gossip never
       // goes endRetryMs without an append, and would otherwise never learn where the log ends
       // (its answer's end lost) until the writes pause. A second answer only repeats entries.
-      const endRetryMs = this.opts.endRetryMs ?? 8 * this.opts.needRetryMs
+      const endRetryMs = END_RETRY_FACTOR * this.opts.needRetryMs
       const askedAt = this.lastNeed?.at ?? -Infinity
       if (this.leaderLast < 0 || now - this.heardAt >= endRetryMs || now - askedAt >= ENDLESS_ASK_FACTOR * endRetryMs) return this.need(this.appliedIndex + 1, now, false)
     }

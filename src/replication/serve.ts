@@ -155,8 +155,8 @@ export class GossipBuffer {
  * from before the transfer; a replica that really needs another snapshot asks again).
  */
 export class SnapshotSends {
-  private readonly sending = new Set<string>()
-  private readonly deferred = new Map<string, { from: number, snapshot: boolean }>()
+  /** Peers a snapshot is being sent to, each with the Need kept for after it (if any). */
+  private readonly sending = new Map<string, { from: number, snapshot: boolean } | undefined>()
 
   /** Whether a snapshot to `to` is being sent. */
   has (to: string): boolean {
@@ -166,22 +166,21 @@ export class SnapshotSends {
   /** Keep this Need for later when a snapshot to `to` is being sent (true), else false. */
   defer (to: string, from: number, snapshot: boolean): boolean {
     if (!this.sending.has(to)) return false
-    this.deferred.set(to, { from, snapshot })
+    this.sending.set(to, { from, snapshot })
     return true
   }
 
   /** Start a send to `to`; false when one is already in progress. */
   begin (to: string): boolean {
     if (this.sending.has(to)) return false
-    this.sending.add(to)
+    this.sending.set(to, undefined)
     return true
   }
 
   /** The send to `to` is over: the Need kept meanwhile, if any. */
   end (to: string): { from: number, snapshot: boolean } | undefined {
+    const need = this.sending.get(to)
     this.sending.delete(to)
-    const need = this.deferred.get(to)
-    this.deferred.delete(to)
     return need
   }
 }

@@ -11,8 +11,8 @@
  * the Noise-authenticated connection, as on the direct stream. A batch a member already holds
  * is neither delivered nor relayed (the topic validator ignores it). A member whose acks lag gets the missing entries
  * pushed on the direct stream, which also carries acks, Needs and snapshots. A Need below the
- * log floor — or so far behind that replaying the log would cost more than copying the data —
- * is answered with a snapshot.
+ * log floor, or a fresh peer's when the log holds more than FRESH_DELTA_MAX_ENTRIES entries, is
+ * answered with a snapshot; any other with a delta copied from the log (./serve.ts).
  *
  * Secondary: appends are taken from the primary only (the Noise-authenticated peer of the
  * direct stream, or of the connection a gossip message arrived on), applied in order, persisted
