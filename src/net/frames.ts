@@ -26,7 +26,10 @@ const EMPTY = new Uint8Array(0)
 export class FrameDecoder {
   /** Bytes of a length prefix that is still incomplete (fewer than MAX_PREFIX_BYTES). */
   private prefix: Uint8Array = EMPTY
-  /** The frame being reassembled, if any: `filled` of its `length` bytes are in `body`. */
+  /**
+   * The frame being reassembled, if any: `filled` of its `length` bytes are in `body`. (`length`
+   * is also where {@link header} leaves the length it read.)
+   */
   private body?: Uint8Array
   private filled = 0
   private length = 0
@@ -56,45 +59,47 @@ export class FrameDecoder {
       if (this.filled < this.length) return
       this.body = undefined
       yield body.length === this.length ? body : body.subarray(0, this.length)
-    } else if (this.prefix.length > 0) {
+    }
+    // Where the body of a frame whose prefix is complete starts (−1: at a prefix, at `pos`).
+    let start = -1
+    if (this.body === undefined && this.prefix.length > 0) {
       // Complete the length prefix from the start of this chunk (at most 16 bytes joined).
       const joined = new Uint8Array(this.prefix.length + Math.min(bytes.length, MAX_PREFIX_BYTES))
       joined.set(this.prefix)
       joined.set(bytes.subarray(0, joined.length - this.prefix.length), this.prefix.length)
-      const head = this.header(joined, 0)
-      if (head === undefined) {
+      const end = this.header(joined, 0)
+      if (end < 0) {
         this.prefix = joined
         return
       }
-      pos = head.end - this.prefix.length
+      start = end - this.prefix.length
       this.prefix = EMPTY
-      if (pos + head.length > bytes.length) {
-        this.start(bytes, pos, head.length)
-        return
-      }
-      yield bytes.subarray(pos, pos + head.length)
-      pos += head.length
     }
-    while (pos < bytes.length) {
-      const head = this.header(bytes, pos)
-      if (head === undefined) {
-        this.prefix = bytes.slice(pos)
+    for (;;) {
+      if (start < 0) {
+        if (pos >= bytes.length) return
+        start = this.header(bytes, pos)
+        if (start < 0) {
+          this.prefix = bytes.slice(pos)
+          return
+        }
+      }
+      if (start + this.length > bytes.length) {
+        this.start(bytes, start)
         return
       }
-      if (head.end + head.length > bytes.length) {
-        this.start(bytes, head.end, head.length)
-        return
-      }
-      yield bytes.subarray(head.end, head.end + head.length)
-      pos = head.end + head.length
+      yield bytes.subarray(start, start + this.length)
+      pos = start + this.length
+      start = -1
     }
   }
 
   /**
-   * The length prefix at `pos`: the announced length and where the frame starts; undefined when
-   * `buf` ends inside it. Throws on a prefix longer than MAX_PREFIX_BYTES or a length over the limit.
+   * The length prefix at `pos`: sets `length` to the announced length and returns where the
+   * frame starts, or −1 when `buf` ends inside the prefix. Throws on a prefix longer than
+   * MAX_PREFIX_BYTES or a length over the limit.
    */
-  private header (buf: Uint8Array, pos: number): { length: number, end: number } | undefined {
+  private header (buf: Uint8Array, pos: number): number {
     let length = 0
     let scale = 1
     for (let i = pos; i < buf.length; i++) {
@@ -104,18 +109,18 @@ export class FrameDecoder {
       scale *= 0x80
       if ((b & 0x80) === 0) {
         if (length > this.maxFrameBytes) throw new DecodeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
-        return { length, end: i + 1 }
+        this.length = length
+        return i + 1
       }
     }
     if (buf.length - pos >= MAX_PREFIX_BYTES) throw new DecodeError(`frame length varint longer than ${MAX_PREFIX_BYTES} bytes`)
-    return undefined
+    return -1
   }
 
   /** Start reassembling a frame of `length` bytes whose first bytes are `bytes` from `pos` on. */
-  private start (bytes: Uint8Array, pos: number, length: number): void {
+  private start (bytes: Uint8Array, pos: number): void {
     const have = bytes.length - pos
-    this.length = length
-    this.body = new Uint8Array(Math.min(length, Math.max(MIN_REASSEMBLY_BYTES, 2 * have)))
+    this.body = new Uint8Array(Math.min(this.length, Math.max(MIN_REASSEMBLY_BYTES, 2 * have)))
     this.body.set(bytes.subarray(pos))
     this.filled = have
   }
