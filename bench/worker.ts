@@ -39,23 +39,25 @@ function emit (result: Record<string, unknown>): void {
 async function ackedWrite (dir: string, inFlight: number, count: number, fsync: boolean): Promise<void> {
   const peer = await createPeer({ dataDir: dir, fsync, standalone: true })
   const value = new Uint8Array(100).fill(120)
+  /** `count` writes, `inFlight` at a time: the latency of each. */
+  const load = async (inFlight: number, count: number): Promise<number[]> => {
+    const latencies: number[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < count && Date.now() < DEADLINE) {
+        const i = next++
+        const t0 = performance.now()
+        await peer.set(`key-${i % 10_000}`, value)
+        latencies.push(performance.now() - t0)
+      }
+    }))
+    return latencies
+  }
   // Warm up, unmeasured, as the networked clusters do (bench/run.ts).
-  for (const [level, writes] of [[16, Math.min(4000, count)], [1, Math.min(1000, count)]]) {
-    let w = 0
-    await Promise.all(Array.from({ length: level }, async () => { while (w++ < writes && Date.now() < DEADLINE) await peer.set(`key-${w % 10_000}`, value) }))
-  }
-  const latencies: number[] = []
-  let next = 0
+  await load(16, Math.min(4000, count))
+  await load(1, Math.min(1000, count))
   const started = performance.now()
-  const worker = async (): Promise<void> => {
-    while (next < count && Date.now() < DEADLINE) {
-      const i = next++
-      const t0 = performance.now()
-      await peer.set(`key-${i % 10_000}`, value)
-      latencies.push(performance.now() - t0)
-    }
-  }
-  await Promise.all(Array.from({ length: inFlight }, worker))
+  const latencies = await load(inFlight, count)
   const seconds = (performance.now() - started) / 1000
   await peer.stop()
   emit({ ops: latencies.length, opsPerSec: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) })
