@@ -27,7 +27,7 @@ function workerArgs (): string[] {
 const COMMAND_TIMEOUT_MS = 180_000
 
 /** Last status a worker printed. */
-export interface WorkerStatus { peerId: string, role: string, term: number, primary?: string, members: number, revision: number, multiaddrs: string[] }
+export interface WorkerStatus { peerId: string, role: string, term: number, primary?: string, members: number, multiaddrs: string[] }
 
 /** One peer process. */
 export class WorkerPeer {
@@ -38,7 +38,9 @@ export class WorkerPeer {
 
   constructor (readonly dataDir: string, bootstrap?: string) {
     const prof = process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-    this.child = track(spawn(process.execPath, [...prof, ...workerArgs(), dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
+    // BENCH_NODE_ARGS: extra node flags for every peer process (profiling, V8 tracing).
+    const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+    this.child = track(spawn(process.execPath, [...extra, ...prof, ...workerArgs(), dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
       stdio: ['pipe', 'pipe', 'ignore'],
       env: { ...process.env, KVGRID_MDNS: 'off' }
     }))

@@ -4,9 +4,13 @@
  *
  *   peer-worker.ts DATA_DIR [BOOTSTRAP_ADDR]
  *
- * Out:  {"event":"status", peerId, role, term, primary, members, revision, multiaddrs}  (on change)
- * In:   load IN_FLIGHT COUNT KEYSPACE   → {"event":"load", ops, errors, opsPerSec, p50Ms, p99Ms}
- *       fill COUNT [PREFIX]             → COUNT new keys, 256 in flight; {"event":"filled", count, seconds}
+ * Out:  {"event":"status", peerId, role, term, primary, members, multiaddrs}  (on change: sent on the
+ *       peer's role, primary and members events, checked again every 500 ms; not polled faster, since
+ *       building a status costs CPU that measured peers must not spend)
+ * In:   load IN_FLIGHT COUNT KEYSPACE   → {"event":"load", ops, errors, opsPerSec, p50Ms, p99Ms, revision}
+ *       fill COUNT [PREFIX]             → COUNT new keys, 256 in flight; {"event":"filled", count, seconds, revision}
+ *       caught-up REVISION MEMBERS      → once this peer is a secondary of MEMBERS members holding REVISION
+ *                                         (checked every 5 ms); {"event":"caught-up", revision}
  *       reads COUNT                     → {"event":"reads", opsPerSec}
  *       probe MS                        → writes one at a time for MS ms; {"event":"probe", oks: [[start, end]…], errs: [t…]}
  *       serve-reads                     → listens on 127.0.0.1 for "KEY REVISION" lines, answers each with a
@@ -40,11 +44,12 @@ const emit = (o: Record<string, unknown>): void => { process.stdout.write(JSON.s
 let last = ''
 const report = (): void => {
   const s = peer.status()
-  const line = JSON.stringify({ event: 'status', peerId: s.peerId, role: s.role, term: s.term, primary: s.primary, members: s.members.length, revision: s.revision, multiaddrs: peer.multiaddrs })
+  const line = JSON.stringify({ event: 'status', peerId: s.peerId, role: s.role, term: s.term, primary: s.primary, members: s.members.length, multiaddrs: peer.multiaddrs })
   if (line !== last) process.stdout.write(line + '\n')
   last = line
 }
-const timer = setInterval(report, 25)
+for (const type of ['role', 'primary', 'members'] as const) peer.addEventListener(type, report)
+const timer = setInterval(report, 500)
 report()
 const value = new Uint8Array(100).fill(120)
 const deadline = (): number => Date.now() + 120_000
@@ -68,7 +73,7 @@ async function load (inFlight: number, count: number, keyspace: number): Promise
     }
   }))
   const seconds = (performance.now() - started) / 1000
-  emit({ event: 'load', ops: latencies.length, errors, opsPerSec: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) })
+  emit({ event: 'load', ops: latencies.length, errors, opsPerSec: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), revision: peer.status().revision })
 }
 
 async function fill (count: number, prefix: string): Promise<void> {
@@ -81,7 +86,21 @@ async function fill (count: number, prefix: string): Promise<void> {
       await peer.set(`${prefix}-${String(i).padStart(7, '0')}`, value)
     }
   }))
-  emit({ event: 'filled', count, seconds: (performance.now() - started) / 1000 })
+  emit({ event: 'filled', count, seconds: (performance.now() - started) / 1000, revision: peer.status().revision })
+}
+
+/** Wait (bounded) until this peer is a secondary among `members` members holding `revision`. */
+async function caughtUp (revision: number, members: number): Promise<void> {
+  const end = deadline()
+  for (;;) {
+    const s = peer.status()
+    if (s.role === 'secondary' && s.members.length === members && s.revision >= revision) {
+      emit({ event: 'caught-up', revision: s.revision })
+      return
+    }
+    if (Date.now() > end) throw new Error(`not a caught-up secondary after 120 s: ${s.role}, ${s.members.length} members, revision ${s.revision} < ${revision}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
 }
 
 async function reads (count: number): Promise<void> {
@@ -185,6 +204,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   queue = queue.then(async () => {
     if (cmd === 'load') await load(Number(a), Number(b), Number(c))
     else if (cmd === 'fill') await fill(Number(a), b ?? 'fill')
+    else if (cmd === 'caught-up') await caughtUp(Number(a), Number(b))
     else if (cmd === 'reads') await reads(Number(a))
     else if (cmd === 'probe') await probe(Number(a))
     else if (cmd === 'serve-reads') await serveReads()
