@@ -4,7 +4,7 @@
  */
 import test from 'ava'
 import { DecodeError, Reader, Writer } from '../src/codec/bytes.js'
-import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord, encodeTombstone, historyKey, logKey, compareBytes, decodeState, encodeState } from '../src/store/codec.js'
+import { decodeLogEntry, decodeRecord, encodeLogEntry, encodeRecord, encodeTombstone, historyKey, logKey, logEntryRequest, compareBytes, decodeState, encodeState, rawLogEntry } from '../src/store/codec.js'
 import type { LogEntry } from '../src/store/types.js'
 
 test('varints round-trip across the safe integer range', t => {
@@ -115,4 +115,28 @@ test('log format 2 carries the revision each mutation replaces; format 1 entries
   const unknownFlag = encodeLogEntry({ index: 1, term: 1, revision: 1, mutations: [{ type: 'del', key: 'k', expired: false }] }).slice()
   unknownFlag[unknownFlag.length - 1] |= 0x40 // the flags byte ends a delete without prev fields
   t.throws(() => decodeLogEntry(unknownFlag), { instanceOf: DecodeError, message: /unknown mutation flags/ })
+})
+
+test('log format 3: an entry made by a repeatable request carries its 16-byte fingerprint; entries without one stay format 2', t => {
+  const record = { value: new Uint8Array([7]), revision: 10, createRevision: 4, version: 3 }
+  const request = Uint8Array.from({ length: 16 }, (_, i) => 200 + i)
+  const entry: LogEntry = { index: 12, term: 3, revision: 10, mutations: [{ type: 'put', key: 'a', existed: true, prevRevision: 9, record }], request }
+  const bytes = encodeLogEntry(entry)
+  t.is(bytes[0], 3)
+  const decoded = decodeLogEntry(bytes)
+  t.deepEqual(decoded, entry)
+  t.is(Object.getPrototypeOf(decoded.request), Uint8Array.prototype, 'a plain copy, not a view of the frame')
+  t.deepEqual(logEntryRequest(bytes), request)
+  t.like(rawLogEntry(bytes), { index: 12, term: 3, revision: 10 })
+  const { request: _, ...plain } = entry
+  const v2 = encodeLogEntry({ ...plain, index: 13 })
+  t.is(v2[0], 2)
+  t.is(logEntryRequest(v2), undefined)
+  // An empty entry (a primary's barrier) round-trips too.
+  const barrier: LogEntry = { index: 14, term: 4, revision: 10, mutations: [] }
+  t.deepEqual(decodeLogEntry(encodeLogEntry(barrier)), barrier)
+  // Truncated anywhere, including inside the fingerprint: DecodeError.
+  for (let n = 0; n < bytes.length; n++) t.throws(() => decodeLogEntry(bytes.subarray(0, n)), { instanceOf: DecodeError }, `truncated to ${n}`)
+  // A fingerprint of another size is refused when encoding.
+  t.throws(() => encodeLogEntry({ ...plain, index: 15, request: new Uint8Array(8) }), { instanceOf: RangeError })
 })

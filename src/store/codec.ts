@@ -6,6 +6,7 @@
  *   'h' + u16 keyLen + utf8(key) + u64 revision  → record|tombstone  (per-key history)
  *   'l' + u64 index                              → log entry         (update log)
  *   'x' + u64 expiresAt + utf8(key)              → empty             (expiry index)
+ *   'q' + request fingerprint (16 bytes)         → varint log index  (request index)
  *   'm' + name                                   → meta value        (state, install mark, log floor, arbiter …)
  *
  * u64 keys are big-endian so LevelDB's bytewise order is numeric order.
@@ -20,6 +21,7 @@ const P_HISTORY = 0x68
 const P_LOG = 0x6c
 const P_EXPIRY = 0x78
 const P_META = 0x6d
+const P_REQUEST = 0x71
 
 const F_EXPIRY = 1
 const F_TOMBSTONE = 2
@@ -30,9 +32,15 @@ const F_EXPIRED = 4
 const F_PREV_REVISION = 8
 const M_PUT = 1
 const M_DEL = 2
-/** Written: 2 (mutations may carry `prevRevision`). Read: 1 and 2. */
+/**
+ * Written: 2 (mutations may carry `prevRevision`), or 3 for an entry made by a request with a
+ * fingerprint: format 2 plus the fingerprint after the header. Read: 1, 2 and 3.
+ */
 const LOG_FORMAT = 2
 const LOG_FORMAT_V1 = 1
+const LOG_FORMAT_REQUEST = 3
+/** Bytes of a request fingerprint (core/request.ts FINGERPRINT_BYTES). */
+export const REQUEST_BYTES = 16
 const STATE_FORMAT = 1
 const POSITION_FORMAT = 1
 
@@ -133,7 +141,7 @@ function readMutation (r: Reader, format: number): Mutation {
   const kind = r.u8()
   const key = r.string()
   const flags = r.u8()
-  const known = F_EXISTED | F_PREV_EXPIRY | F_EXPIRED | (format === LOG_FORMAT ? F_PREV_REVISION : 0)
+  const known = F_EXISTED | F_PREV_EXPIRY | F_EXPIRED | (format !== LOG_FORMAT_V1 ? F_PREV_REVISION : 0)
   if ((flags & ~known) !== 0) throw new DecodeError(`unknown mutation flags ${flags}`)
   const prevExpiresAt = (flags & F_PREV_EXPIRY) !== 0 ? r.varint() : undefined
   const prevRevision = (flags & F_PREV_REVISION) !== 0 ? r.varint() : undefined
@@ -175,10 +183,15 @@ export function encodeLogEntry (e: LogEntry): Uint8Array {
 function encodeLogEntryFresh (e: LogEntry): Uint8Array {
   // Sized exactly, so `finish` hands over the buffer without growing or copying it.
   const parts = e.mutations.map(mutationParts)
+  const request = e.request
+  if (request !== undefined && request.length !== REQUEST_BYTES) throw new RangeError(`a request fingerprint has ${REQUEST_BYTES} bytes, got ${request.length}`)
   let size = 1 + varintLength(e.index) + varintLength(e.term) + varintLength(e.revision) + varintLength(e.mutations.length)
+  if (request !== undefined) size += REQUEST_BYTES
   e.mutations.forEach((m, i) => { size += mutationSize(m, parts[i]) })
   const w = new Writer(size)
-  w.u8(LOG_FORMAT).varint(e.index).varint(e.term).varint(e.revision).varint(e.mutations.length)
+  w.u8(request === undefined ? LOG_FORMAT : LOG_FORMAT_REQUEST).varint(e.index).varint(e.term).varint(e.revision)
+  if (request !== undefined) w.raw(request)
+  w.varint(e.mutations.length)
   e.mutations.forEach((m, i) => { writeMutation(w, m, parts[i]) })
   return w.finish()
 }
@@ -193,18 +206,30 @@ export function decodeLogEntry (bytes: Uint8Array): LogEntry {
 function decodeLogEntryFresh (bytes: Uint8Array): LogEntry {
   const r = new Reader(bytes)
   const { format, index, term, revision } = readLogHeader(r)
+  const request = format === LOG_FORMAT_REQUEST ? new Uint8Array(r.raw(REQUEST_BYTES)) : undefined // a copy, as a plain Uint8Array
   const n = r.varint()
   if (n > r.remaining) throw new DecodeError(`mutation count ${n} exceeds frame`)
   const mutations: Mutation[] = []
   for (let i = 0; i < n; i++) mutations.push(readMutation(r, format))
   r.end()
-  return { index, term, revision, mutations }
+  const entry: LogEntry = { index, term, revision, mutations }
+  if (request !== undefined) entry.request = request
+  return entry
 }
 
 function readLogHeader (r: Reader): { format: number, index: number, term: number, revision: number } {
   const format = r.u8()
-  if (format !== LOG_FORMAT && format !== LOG_FORMAT_V1) throw new DecodeError(`unknown log entry format ${format}`)
+  if (format !== LOG_FORMAT && format !== LOG_FORMAT_V1 && format !== LOG_FORMAT_REQUEST) throw new DecodeError(`unknown log entry format ${format}`)
   return { format, index: r.varint(), term: r.varint(), revision: r.varint() }
+}
+
+/**
+ * The request fingerprint of an encoded log entry (a view into `bytes`), undefined when the
+ * entry has none; reads the header only. Throws {@link DecodeError} when the header is malformed.
+ */
+export function logEntryRequest (bytes: Uint8Array): Uint8Array | undefined {
+  const r = new Reader(bytes)
+  return readLogHeader(r).format === LOG_FORMAT_REQUEST ? r.raw(REQUEST_BYTES) : undefined
 }
 
 /**
@@ -339,6 +364,21 @@ export const EXPIRY_START = Uint8Array.of(P_EXPIRY)
 /** Lower and upper bounds of the log keyspace. */
 export const LOG_START = Uint8Array.of(P_LOG)
 export const LOG_END = Uint8Array.of(P_LOG + 1)
+
+/** Lower and upper bounds of the request index. */
+export const REQUEST_START = Uint8Array.of(P_REQUEST)
+export const REQUEST_END = Uint8Array.of(P_REQUEST + 1)
+
+/** LevelDB key of a request-index row. */
+export function requestKey (request: Uint8Array): Uint8Array {
+  return new Writer(1 + REQUEST_BYTES).u8(P_REQUEST).raw(request).finish()
+}
+
+/** Request fingerprint of a request-index key (a view); DecodeError when it is not one. */
+export function requestOfKey (k: Uint8Array): Uint8Array {
+  if (k.length !== 1 + REQUEST_BYTES || k[0] !== P_REQUEST) throw new DecodeError('not a request-index key')
+  return k.subarray(1)
+}
 
 /** Lower and upper bounds of the history keyspace. */
 export const HISTORY_START = Uint8Array.of(P_HISTORY)

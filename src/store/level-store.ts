@@ -17,12 +17,14 @@ import {
   checkPacked, compareBytes, dataBounds, DATA_END, DATA_START, EXPIRY_END, EXPIRY_START, HISTORY_END, HISTORY_START, LOG_END,
   LOG_START, dataKey, decodeExpiryKey, decodeLogEntry, decodePosition, decodeRecord, decodeState, encodeLogEntry,
   encodePosition, encodeRecord, encodeState, encodeTombstone, takeRecordEncoding, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
-  keyText, logKey, metaKey, packedRows, rawLogEntry, RecordPacker
+  keyText, logEntryRequest, logKey, metaKey, packedRows, rawLogEntry, RecordPacker, REQUEST_END, REQUEST_START, requestKey, requestOfKey
 } from './codec.js'
+import { RequestIndex, sameRequest } from './request-index.js'
+import { Reader, Writer, varintLength } from '../codec/bytes.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { RecordCache } from './record-cache.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 type Bytes = Uint8Array
@@ -35,7 +37,15 @@ const FLOOR_KEY = metaKey('logFloor')
 /** Meta names the store uses itself. */
 const RESERVED_META = new Set(['state', 'install', 'logFloor'])
 /** Every keyspace except meta: what an install replaces. */
-const CONTENT_RANGES: Array<[Bytes, Bytes]> = [[DATA_START, DATA_END], [HISTORY_START, HISTORY_END], [LOG_START, LOG_END], [EXPIRY_START, EXPIRY_END]]
+const CONTENT_RANGES: Array<[Bytes, Bytes]> = [[DATA_START, DATA_END], [HISTORY_START, HISTORY_END], [LOG_START, LOG_END], [EXPIRY_START, EXPIRY_END], [REQUEST_START, REQUEST_END]]
+/** Request-index rows read per native call at open. */
+const REQUEST_READ_BATCH = 1024
+
+/** Value of a request-index row: the log index of the entry. */
+function encodeIndex (index: number): Bytes {
+  return new Writer(varintLength(index)).varint(index).finish()
+}
+
 /** Entries per `nextv` when reading a snapshot. */
 const SNAPSHOT_READ_BATCH = 1024
 const EMPTY = new Uint8Array(0)
@@ -119,6 +129,7 @@ export class LevelStore implements Store {
   private current: StoreState = emptyState()
   private opened = false
   private readonly cache: RecordCache
+  private readonly requests = new RequestIndex()
   /** Serialises state-changing batches (append, compaction steps, install, truncation). */
   private writing: Promise<unknown> = Promise.resolve()
   private install?: Installing
@@ -161,12 +172,28 @@ export class LevelStore implements Store {
       } else {
         this.current = raw === undefined ? emptyState() : decodeState(raw)
       }
+      await this.loadRequests()
     } catch (err: any) {
       await this.db.close()
       throw new StorageError(`cannot read the store state in ${this.dataDir}: ${err?.message}`, { cause: err })
     }
     this.opened = true
     this.log?.('opened %s at index %d revision %d', this.dataDir, this.current.index, this.current.revision)
+  }
+
+  /** Read the persisted request index into memory (its rows only: one per request entry in the log). */
+  private async loadRequests (): Promise<void> {
+    this.requests.clear()
+    const it = this.db.iterator({ gte: REQUEST_START, lt: REQUEST_END })
+    try {
+      for (;;) {
+        const rows = await it.nextv(REQUEST_READ_BATCH)
+        for (const [k, v] of rows) this.requests.add(new Uint8Array(requestOfKey(k)), new Reader(v).varint())
+        if (rows.length < REQUEST_READ_BATCH) break
+      }
+    } finally {
+      await it.close()
+    }
   }
 
   async close (): Promise<void> {
@@ -242,6 +269,7 @@ export class LevelStore implements Store {
     const batch = this.db.batch()
     for (const e of entries) {
       batch.put(logKey(e.index), encodeLogEntry(e))
+      if (e.request !== undefined) batch.put(requestKey(e.request), encodeIndex(e.index))
       for (const m of e.mutations) {
         if (m.prevExpiresAt !== undefined) batch.del(expiryKey(m.prevExpiresAt, m.key))
         if (m.type === 'put') {
@@ -265,6 +293,7 @@ export class LevelStore implements Store {
     this.current = next
     for (const e of entries) {
       for (const m of e.mutations) this.cache.set(m.key, m.type === 'put' ? m.record : undefined)
+      if (e.request !== undefined) this.requests.add(e.request, e.index)
     }
   }
 
@@ -282,6 +311,17 @@ export class LevelStore implements Store {
   async readLog (fromIndex: number, limit: number): Promise<LogEntry[]> {
     const values = await this.db.values({ gte: logKey(fromIndex), lt: LOG_END, limit }).all()
     return values.map(decodeLogEntry)
+  }
+
+  async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
+    const index = this.requests.get(request)
+    if (index === undefined || index < this.current.firstLogIndex || index > this.current.index) return undefined
+    const bytes = await this.db.get(logKey(index))
+    if (bytes === undefined) return undefined
+    const carried = logEntryRequest(bytes)
+    if (carried === undefined || !sameRequest(carried, request)) return undefined
+    const { term, revision } = rawLogEntry(bytes)
+    return { index, term, revision }
   }
 
   async readLogRaw (fromIndex: number, limit: number, maxBytes = Infinity): Promise<RawLogEntry[]> {
@@ -354,7 +394,11 @@ export class LevelStore implements Store {
     const deletes: Bytes[] = []
     const lookup = unreachableFromLog(entries, deletes)
     if (lookup.size > 0) await this.unreachableFromHistory(lookup, revision, deletes)
-    for (const e of entries) deletes.push(logKey(e.index))
+    for (const e of entries) {
+      deletes.push(logKey(e.index))
+      // Only a row that still points here (the same request may have made a later entry too).
+      if (e.request !== undefined && this.requests.get(e.request) === e.index) deletes.push(requestKey(e.request))
+    }
     const last = entries[entries.length - 1]
     return await this.exclusive(async () => {
       // Checked again in turn: an install, a truncation or another step may have moved things.
@@ -366,6 +410,7 @@ export class LevelStore implements Store {
       batch.put(FLOOR_KEY, encodePosition(last))
       await batch.write({ sync: false })
       this.current = next
+      for (const e of entries) if (e.request !== undefined) this.requests.delete(e.request, e.index)
       return entries.length === COMPACTION_CHUNK
     })
   }
@@ -411,6 +456,7 @@ export class LevelStore implements Store {
    * 100k cleared keys made `nextExpiry` + `range` on a one-key store take 150–300 ms).
    */
   private async clearContents (): Promise<void> {
+    this.requests.clear()
     await Promise.all(CONTENT_RANGES.map(async ([gte, lt]) => this.db.clear({ gte, lt })))
     for (const [start, end] of CONTENT_RANGES) await this.db.compactRange(start, end)
   }
@@ -560,6 +606,7 @@ export class LevelStore implements Store {
           batch.del(historyKey(m.key, e.revision))
         }
         batch.del(logKey(e.index))
+        if (e.request !== undefined && this.requests.get(e.request) === e.index) batch.del(requestKey(e.request))
       }
       const restored = new Map<string, StoredRecord | undefined>()
       try {
@@ -587,6 +634,7 @@ export class LevelStore implements Store {
         this.cache.generation++
       }
       this.current = next
+      for (const e of entries) if (e.request !== undefined) this.requests.delete(e.request, e.index)
       for (const [key, r] of restored) this.cache.set(key, r)
       this.log?.('truncated the log after %d: undid %d entries back to revision %d', index, entries.length, base.revision)
     })

@@ -10,8 +10,9 @@ import { StorageError } from '../errors.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { fromUtf8 } from '../codec/bytes.js'
 import { decodeRecord, encodeLogEntry, encodeRecord, PackedReader, RecordPacker } from './codec.js'
+import { RequestIndex, sameRequest } from './request-index.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 const encoder = new TextEncoder()
@@ -46,6 +47,7 @@ export class MemoryStore implements Store {
   /** key → [revision, record | undefined (tombstone)] in ascending revision. */
   private readonly history = new Map<string, Array<[number, StoredRecord | undefined]>>()
   private readonly log = new Map<number, LogEntry>()
+  private readonly requests = new RequestIndex()
   private readonly meta = new Map<string, Uint8Array>()
   private opened = false
   private install?: Installing
@@ -123,6 +125,7 @@ export class MemoryStore implements Store {
     const next = stateAfter(this.current, entries)
     for (const e of entries) {
       this.log.set(e.index, structuredClone(e))
+      if (e.request !== undefined) this.requests.add(e.request, e.index)
       for (const m of e.mutations) {
         let h = this.history.get(m.key)
         if (h === undefined) this.history.set(m.key, h = [])
@@ -158,6 +161,14 @@ export class MemoryStore implements Store {
       if (e !== undefined) out.push(structuredClone(e))
     }
     return out
+  }
+
+  async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
+    this.check()
+    const index = this.requests.get(request)
+    const e = index === undefined ? undefined : this.log.get(index)
+    if (e?.request === undefined || !sameRequest(e.request, request)) return undefined
+    return { index: e.index, term: e.term, revision: e.revision }
   }
 
   async readLogRaw (fromIndex: number, limit: number, maxBytes = Infinity): Promise<RawLogEntry[]> {
@@ -211,6 +222,7 @@ export class MemoryStore implements Store {
       const e = this.log.get(first)
       if (e === undefined || e.revision >= revision) break
       this.log.delete(first)
+      if (e.request !== undefined) this.requests.delete(e.request, e.index)
       this.logFloor = { index: e.index, term: e.term, revision: e.revision }
     }
     this.current = { ...this.current, compactedRevision: revision, firstLogIndex: first }
@@ -224,6 +236,7 @@ export class MemoryStore implements Store {
     this.data.clear()
     this.history.clear()
     this.log.clear()
+    this.requests.clear()
     this.logFloor = { index: 0, term: 0, revision: 0 }
   }
 
@@ -337,7 +350,11 @@ export class MemoryStore implements Store {
         if (m.type === 'put') { if (!m.existed) keys-- } else keys++
       }
     }
-    for (let i = cur.index; i > index; i--) this.log.delete(i)
+    for (let i = cur.index; i > index; i--) {
+      const request = this.log.get(i)?.request
+      if (request !== undefined) this.requests.delete(request, i)
+      this.log.delete(i)
+    }
     for (const key of touched) {
       const h = (this.history.get(key) ?? []).filter(([rev]) => rev <= base.revision)
       if (h.length === 0) this.history.delete(key)

@@ -57,8 +57,9 @@ export interface DelMutation {
 export type Mutation = PutMutation | DelMutation
 
 /**
- * One log entry: one committed revision. `index` orders the whole log (later also membership
- * changes, which carry no mutations and keep the revision), `term` is the primary's term.
+ * One log entry: one committed revision. `index` orders the whole log (also empty entries, which
+ * carry no mutations and keep the revision: a new primary's barrier), `term` is the primary's
+ * term.
  */
 export interface LogEntry {
   index: number
@@ -66,6 +67,19 @@ export interface LogEntry {
   /** Revision after this entry. Data entries advance it by exactly 1. */
   revision: number
   mutations: Mutation[]
+  /**
+   * Fingerprint (16 bytes, core/request.ts) of the request that made this entry, when the request
+   * can be repeated (it carried an id its sender may send again): any peer holding the entry
+   * answers a repeat from it instead of applying the write twice ({@link Store.findRequest}).
+   */
+  request?: Uint8Array
+}
+
+/** The entry a request made ({@link Store.findRequest}). */
+export interface RequestEntry {
+  index: number
+  term: number
+  revision: number
 }
 
 /**
@@ -197,6 +211,12 @@ export interface Store {
    * delta answer sends on: copying an entry costs a fraction of decoding it.
    */
   readLogRaw (fromIndex: number, limit: number, maxBytes?: number): Promise<RawLogEntry[]>
+  /**
+   * The log entry the request with this fingerprint made, while the log holds it; undefined when
+   * no entry in the log carries it (never written, below the log floor, undone by
+   * `truncateAfter`, or older than an installed snapshot).
+   */
+  findRequest (request: Uint8Array): Promise<RequestEntry | undefined>
   /** Up to `limit` keys whose indexed expiry is at or before `now`, earliest first. */
   expiring (now: number, limit: number): Promise<ExpiryCandidate[]>
   /** Earliest indexed expiry, or undefined when no key has one. */

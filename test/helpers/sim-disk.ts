@@ -19,7 +19,7 @@
  */
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, RawLogEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from '../../src/store/types.js'
 
 /** What the disk needs from the simulated world. */
@@ -291,6 +291,10 @@ export class SimDisk implements Store {
 
   async readLogRaw (fromIndex: number, limit: number, maxBytes?: number): Promise<RawLogEntry[]> {
     return this.dead ? never() : this.s.readLogRaw(fromIndex, limit, maxBytes)
+  }
+
+  async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
+    return this.dead ? never() : this.s.findRequest(request)
   }
 
   async expiring (now: number, limit: number): Promise<ExpiryCandidate[]> {
