@@ -122,3 +122,16 @@ test('every mutation names the revision it replaces: the current record\'s, 0 wh
     [9, 'put', 5], [10, 'put', 9], [11, 'del', 10], [12, 'put', 0], [13, 'put', 0], [14, 'del', 7]
   ])
 })
+
+test('a barrier makes an empty entry at the next index without using a revision; request fingerprints go to the entries their commands made', t => {
+  const fpA = new Uint8Array(16).fill(1)
+  const fpB = new Uint8Array(16).fill(2)
+  const { entries, results } = plan([
+    { op: 'set', key: 'a', value: enc('1') },
+    { op: 'barrier' },
+    { op: 'set', key: 'a', value: enc('2'), ifNotExists: true }, // fails: a exists
+    { op: 'set', key: 'b', value: enc('1') }
+  ], new Map(), emptyState(), 2, NOW, [fpA, undefined, fpB, undefined])
+  t.deepEqual(results, [{ ok: true, revision: 1 }, { ok: true, revision: 1 }, { ok: false, revision: 1 }, { ok: true, revision: 2 }])
+  t.deepEqual(entries.map(e => [e.index, e.revision, e.mutations.length, e.request]), [[1, 1, 1, fpA], [2, 1, 0, undefined], [3, 2, 1, undefined]])
+})

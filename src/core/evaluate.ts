@@ -11,6 +11,7 @@
  * - A failed condition, a delete or extend of an absent key, or a stale expiry consumes no
  *   revision and answers `ok: false` with the revision current at that point of the queue.
  * - Commands in one group see the effects of the commands before them.
+ * - A barrier makes an empty entry: the next index, the revision unchanged.
  */
 import type { LogEntry, Mutation, StoreState, StoredRecord } from '../store/types.js'
 
@@ -47,8 +48,19 @@ export interface ExpireCommand {
   expiresAt: number
 }
 
+/**
+ * Internal: an empty log entry (no mutation, no revision): a primary's barrier. Once every member
+ * acknowledged it, they hold every entry before it, including entries of earlier terms.
+ */
+export interface BarrierCommand {
+  op: 'barrier'
+}
+
 /** Any write command. */
 export type Command = SetCommand | DeleteCommand | ExtendCommand | ExpireCommand
+
+/** What a group commit plans: write commands and barriers. */
+export type PlanItem = Command | BarrierCommand
 
 /** Answer to one command. */
 export interface CommandResult {
@@ -124,15 +136,23 @@ function withPrev<M extends Mutation> (m: M, current: StoredRecord | undefined):
 
 /**
  * Plan one group commit: evaluate `commands` in order against `records` (the committed record
- * of every key they name) and return the log entries and results. Pure.
+ * of every key they name) and return the log entries and results. `requests[i]`, when given, is
+ * the fingerprint of command i's request, carried by the entry it makes. Pure.
  */
-export function plan (commands: readonly Command[], records: ReadonlyMap<string, StoredRecord | undefined>, state: Readonly<StoreState>, term: number, now: number): Plan {
+export function plan (commands: readonly PlanItem[], records: ReadonlyMap<string, StoredRecord | undefined>, state: Readonly<StoreState>, term: number, now: number, requests?: ReadonlyArray<Uint8Array | undefined>): Plan {
   const overlay = new Map(records)
   const entries: LogEntry[] = []
   const results: CommandResult[] = []
   let index = state.index
   let revision = state.revision
-  for (const c of commands) {
+  for (let i = 0; i < commands.length; i++) {
+    const c = commands[i]
+    if (c.op === 'barrier') {
+      index++
+      entries.push({ index, term, revision, mutations: [] })
+      results.push({ ok: true, revision })
+      continue
+    }
     const m = mutationFor(c, overlay.get(c.key), now, revision + 1)
     if (m === undefined) {
       results.push({ ok: false, revision })
@@ -140,7 +160,10 @@ export function plan (commands: readonly Command[], records: ReadonlyMap<string,
     }
     index++
     revision++
-    entries.push({ index, term, revision, mutations: [m] })
+    const entry: LogEntry = { index, term, revision, mutations: [m] }
+    const request = requests?.[i]
+    if (request !== undefined) entry.request = request
+    entries.push(entry)
     overlay.set(c.key, m.type === 'put' ? m.record : undefined)
     results.push({ ok: true, revision })
   }

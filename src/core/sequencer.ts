@@ -19,13 +19,23 @@
  * peer stops leading the batch's term meanwhile, the batch fails and the sequencer fail-stops:
  * `onFatal` is called and every later write — queued ones included — is refused with
  * StorageError, so the peer can step aside for one that can write.
+ *
+ * Repeatable requests. A write submitted with a request fingerprint (core/request.ts) is made at
+ * most once: its entry carries the fingerprint, and a repeat — while the first is still running,
+ * or later on any peer whose log holds that entry (a new primary after a failover) — is answered
+ * `{ ok: true, revision }` from the entry instead of being applied again, once the entry is known
+ * to be on every member. For an entry of this primary's term that is the replication's ack
+ * (`confirm`); for an entry of an earlier term, it is the ack of a later entry of this term (log
+ * matching): the first this peer wrote in the term, or else an empty entry written for the
+ * purpose (a barrier, as a Raft leader's no-op). A request whose write changed nothing (a failed
+ * condition) left no entry and is evaluated again, as a retry should be.
  */
 import type { Logger } from '@libp2p/logger'
 import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
 import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
 import type { LogEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
-import type { Command, CommandResult } from './evaluate.js'
+import type { Command, CommandResult, PlanItem } from './evaluate.js'
 
 
 /** Reads of a batch's records before giving up when every read races an append (see `write`). */
@@ -53,6 +63,12 @@ export interface SequencerInit {
    * is appended; see the file header for failures. @default none: acknowledged once durable
    */
   commit?: CommitHook
+  /**
+   * With `commit`: resolve once every member holds the entry at `index`, which this peer wrote in
+   * its current term (the replication's acknowledgement wait); reject to fail. Used to answer a
+   * repeated request from its entry. @default none: an entry in the local log is committed
+   */
+  confirm?: (index: number) => Promise<void>
   /** Called after a batch is durable (e.g. to schedule expiry). */
   onAppended?: (entries: LogEntry[]) => void
   /**
@@ -64,7 +80,9 @@ export interface SequencerInit {
 }
 
 interface Pending {
-  command: Command
+  command: PlanItem
+  /** Fingerprint of a repeatable request, carried by the entry the command makes. */
+  request?: Uint8Array
   id: string
   resolve: (r: CommandResult) => void
   reject: (err: Error) => void
@@ -84,6 +102,11 @@ export class Sequencer {
   private readonly now: () => number
   private readonly term: () => number | undefined
   private readonly commit: CommitHook
+  private readonly confirmHook?: (index: number) => Promise<void>
+  /** First entry this peer planned in its latest term as primary (see the header). */
+  private termFirst: { term: number, index: number } | undefined
+  /** Repeatable requests being carried out, by fingerprint (latin1 string). */
+  private readonly requests = new Map<string, Promise<CommandResult>>()
   /** A commit hook was given: batches are handed to it before the local append. */
   private readonly replicated: boolean
   private readonly onAppended?: (entries: LogEntry[]) => void
@@ -103,6 +126,7 @@ export class Sequencer {
     this.now = init.now ?? Date.now
     this.term = init.term ?? (() => 0)
     this.commit = init.commit ?? (async () => {})
+    this.confirmHook = init.confirm
     this.replicated = init.commit !== undefined
     this.onAppended = init.onAppended
     this.onFatal = init.onFatal
@@ -117,14 +141,66 @@ export class Sequencer {
   /**
    * Queue a command; resolves with its result once committed and acknowledged. An abort while
    * the command is still queued removes it (nothing is written) and rejects with AbortError;
-   * once its batch is being written the abort no longer applies.
+   * once its batch is being written the abort no longer applies. With `request` (the fingerprint
+   * of a request its sender may repeat) the write is made at most once (see the file header); a
+   * repeat while the first is running shares its outcome, and its own `signal` is not applied.
    */
-  async submit (command: Command, id: string, signal?: AbortSignal): Promise<CommandResult> {
+  async submit (command: Command, id: string, signal?: AbortSignal, request?: Uint8Array): Promise<CommandResult> {
     if (this.stopped) throw new PeerStoppedError()
     if (this.fatal !== undefined) throw this.refusal()
     if (signal?.aborted === true) throw new AbortError()
-    return new Promise<CommandResult>((resolve, reject) => {
+    if (request === undefined) return await this.enqueue(command, id, signal)
+    // Registered before anything is awaited, so a concurrent repeat joins this one.
+    const key = String.fromCharCode.apply(null, request as unknown as number[])
+    const running = this.requests.get(key)
+    if (running !== undefined) return await running
+    const mine = this.once(command, id, signal, request)
+    this.requests.set(key, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.requests.get(key) === mine) this.requests.delete(key)
+    }
+  }
+
+  /** A repeatable request: answered from the entry it already made, else written with its fingerprint. */
+  private async once (command: Command, id: string, signal: AbortSignal | undefined, request: Uint8Array): Promise<CommandResult> {
+    const made = await this.store.findRequest(request)
+    if (made === undefined) return await this.enqueue(command, id, signal, request)
+    this.log?.trace('request %s is a repeat of entry %d: answering from it', id, made.index)
+    try {
+      await this.confirmed(made.index)
+    } catch (err: any) {
+      if (err instanceof OperationFailedError) throw new OperationFailedError(err.message, id, { cause: err.cause, unconfirmed: err.unconfirmed })
+      throw err
+    }
+    return { ok: true, revision: made.revision }
+  }
+
+  /**
+   * Resolve once every member holds the entry at `index` of this peer's log (see the file
+   * header); rejects with OperationFailedError when that cannot be confirmed.
+   */
+  private async confirmed (index: number): Promise<void> {
+    const confirm = this.confirmHook
+    if (!this.replicated || confirm === undefined) return // alone: the local log is the commit
+    const term = this.term()
+    if (term === undefined) throw new OperationFailedError('this peer stopped being the primary before the write could be confirmed', '')
+    const first = this.termFirst
+    if (first?.term === term) {
+      await confirm(Math.max(index, first.index))
+      return
+    }
+    // Nothing written in this term yet: an empty entry, whose acknowledgement confirms the log before it.
+    await this.enqueue({ op: 'barrier' }, 'barrier')
+  }
+
+  private async enqueue (command: PlanItem, id: string, signal?: AbortSignal, request?: Uint8Array): Promise<CommandResult> {
+    if (this.stopped) throw new PeerStoppedError()
+    if (this.fatal !== undefined) throw this.refusal()
+    return await new Promise<CommandResult>((resolve, reject) => {
       const p: Pending = { command, id, resolve, reject }
+      if (request !== undefined) p.request = request
       if (signal !== undefined) {
         p.signal = signal
         p.onAbort = () => {
@@ -170,7 +246,9 @@ export class Sequencer {
     let term: number | undefined
     let planned: ReturnType<typeof plan> | undefined
     try {
-      const keys = [...new Set(batch.map(p => p.command.key))]
+      const named = new Set<string>()
+      for (const p of batch) if (p.command.op !== 'barrier') named.add(p.command.key)
+      const keys = [...named]
       // The records must be those of the state the batch is planned on: an append that lands
       // while they are read (a replica persist finishing as this peer takes over as primary)
       // makes them stale, and the entries would name wrong prior revisions. Read again then.
@@ -186,7 +264,7 @@ export class Sequencer {
       // Asked after the reads: a peer deposed (or re-elected in a newer term) meanwhile must not
       // stamp entries with a term it does not lead — they could clash with the real primary's.
       term = this.term()
-      if (term !== undefined) planned = plan(batch.map(p => p.command), records, this.store.state, term, this.now())
+      if (term !== undefined) planned = plan(batch.map(p => p.command), records, this.store.state, term, this.now(), batch.some(p => p.request !== undefined) ? batch.map(p => p.request) : undefined)
     } catch (err: any) {
       this.log?.error('batch of %d writes failed: %e', batch.length, err)
       failed(err, '')
@@ -202,6 +280,7 @@ export class Sequencer {
       batch.forEach((p, i) => { p.resolve(results[i]) })
       return
     }
+    if (this.termFirst?.term !== term) this.termFirst = { term, index: entries[0].index }
     let acked: Promise<void>
     let failure: Error | undefined
     if (this.replicated) {

@@ -1,0 +1,165 @@
+/**
+ * Repeatable requests in the sequencer: a write submitted with a request fingerprint is made at
+ * most once. A repeat joins the running write, or is answered from the entry the first one made
+ * — after confirming, through replication's ack wait, that every member holds it: directly for
+ * an entry of this term, through a later entry of this term (an empty barrier if none) for an
+ * entry of an earlier term, as after a failover. MemoryStore, hooks recorded; no network.
+ */
+import test from 'ava'
+import { Sequencer } from '../src/core/sequencer.js'
+import { requestFingerprint } from '../src/core/request.js'
+import type { SetCommand } from '../src/core/evaluate.js'
+import { MemoryStore } from '../src/store/memory-store.js'
+import { OperationFailedError } from '../src/errors.js'
+import type { LogEntry } from '../src/store/types.js'
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+interface Rig {
+  store: MemoryStore
+  seq: Sequencer
+  sent: LogEntry[][]
+  confirmed: number[]
+  term: { now: number | undefined }
+  /** Settle the commit hook's pending acks (true) or hold them (false). */
+  ack: { auto: boolean, pending: Array<() => void> }
+  confirmFails: { on: boolean }
+}
+
+async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): Promise<Rig> {
+  const store = opts.store ?? new MemoryStore()
+  await store.open()
+  const sent: LogEntry[][] = []
+  const confirmed: number[] = []
+  const term = { now: 1 as number | undefined }
+  const ack = { auto: true, pending: [] as Array<() => void> }
+  const confirmFails = { on: false }
+  const seq = new Sequencer({
+    store,
+    sync: false,
+    maxBatchWrites: 64,
+    term: () => term.now,
+    ...(opts.replicated === false
+      ? {}
+      : {
+          commit: async (entries: LogEntry[]) => {
+            sent.push(entries)
+            if (!ack.auto) await new Promise<void>(resolve => { ack.pending.push(resolve) })
+          },
+          confirm: async (index: number) => {
+            confirmed.push(index)
+            if (confirmFails.on) throw new OperationFailedError('not confirmed by 1 member(s) within 1000 ms', '', { unconfirmed: ['peer-b'] })
+          }
+        })
+  })
+  return { store, seq, sent, confirmed, term, ack, confirmFails }
+}
+
+const set = (key: string, value: string, extra: Partial<SetCommand> = {}): SetCommand => ({ op: 'set', key, value: enc(value), ...extra })
+
+test('standalone: a repeated request is answered from its entry, not written again', async t => {
+  const { store, seq } = await rig({ replicated: false })
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id-1', c)
+  const first = await seq.submit(c, 'id-1', undefined, fp)
+  t.deepEqual(first, { ok: true, revision: 1 })
+  t.deepEqual(await seq.submit(c, 'id-1', undefined, fp), { ok: true, revision: 1 })
+  t.is(store.state.revision, 1, 'written once')
+  // Another write in between does not change the answer.
+  await seq.submit(set('k', 'other'), 'id-2')
+  t.deepEqual(await seq.submit(c, 'id-1', undefined, fp), { ok: true, revision: 1 })
+  t.is(store.state.revision, 2)
+  // The entry carries the fingerprint; the write without one does not.
+  const log = await store.readLog(1, 10)
+  t.deepEqual(log[0].request, fp)
+  t.is(log[1].request, undefined)
+})
+
+test('a conditional write repeated after it succeeded gets its success again, not the failed condition', async t => {
+  const { store, seq } = await rig({ replicated: false })
+  const c = set('k', 'v', { ifNotExists: true })
+  const fp = requestFingerprint('create', c)
+  t.deepEqual(await seq.submit(c, 'create', undefined, fp), { ok: true, revision: 1 })
+  t.deepEqual(await seq.submit(c, 'create', undefined, fp), { ok: true, revision: 1 }, 'evaluated again it would fail: the key exists')
+  t.is(store.state.revision, 1)
+  // The same id with another command is another request.
+  const other = set('k', 'w', { ifNotExists: true })
+  t.deepEqual(await seq.submit(other, 'create', undefined, requestFingerprint('create', other)), { ok: false, revision: 1 })
+})
+
+test('a request whose condition failed left no entry and is evaluated again when repeated', async t => {
+  const { store, seq } = await rig({ replicated: false })
+  const c = set('k', 'v', { ifExists: true })
+  const fp = requestFingerprint('update', c)
+  t.deepEqual(await seq.submit(c, 'update', undefined, fp), { ok: false, revision: 0 })
+  await seq.submit(set('k', 'created'), 'w')
+  t.deepEqual(await seq.submit(c, 'update', undefined, fp), { ok: true, revision: 2 }, 'the key exists now')
+  t.is(store.state.revision, 2)
+})
+
+test('concurrent repeats join the running write: one entry, one answer for all', async t => {
+  const { store, seq, ack } = await rig()
+  ack.auto = false
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  const all = [seq.submit(c, 'id', undefined, fp), seq.submit(c, 'id', undefined, fp), seq.submit(c, 'id', undefined, fp)]
+  while (ack.pending.length === 0) await new Promise(resolve => setImmediate(resolve))
+  for (const settle of ack.pending.splice(0)) settle()
+  const results = await Promise.all(all)
+  t.deepEqual(results, [{ ok: true, revision: 1 }, { ok: true, revision: 1 }, { ok: true, revision: 1 }])
+  t.is(store.state.index, 1)
+})
+
+test('a repeat of an entry of this term is confirmed through replication at its own index', async t => {
+  const { seq, sent, confirmed } = await rig()
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  await seq.submit(set('a', '1'), 'w1')
+  await seq.submit(c, 'id', undefined, fp)
+  t.deepEqual(await seq.submit(c, 'id', undefined, fp), { ok: true, revision: 2 })
+  t.deepEqual(confirmed, [2])
+  t.is(sent.length, 2, 'nothing new sent')
+})
+
+test('after a failover: a repeat of an entry of an earlier term writes one barrier in the new term, then answers from the entry', async t => {
+  const store = new MemoryStore()
+  const old = await rig({ store })
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  await old.seq.submit(c, 'id', undefined, fp) // made in term 1 by the old primary
+  await old.seq.stop()
+  // The same log, now led in term 2 (the new primary held the entry).
+  const now = await rig({ store })
+  now.term.now = 2
+  t.deepEqual(await now.seq.submit(c, 'id', undefined, fp), { ok: true, revision: 1 })
+  t.is(now.sent.length, 1)
+  t.deepEqual(now.sent[0], [{ index: 2, term: 2, revision: 1, mutations: [] }], 'an empty entry: no revision used')
+  t.deepEqual(now.confirmed, [], 'the barrier\'s own acknowledgement was the confirmation')
+  t.like(store.state, { index: 2, term: 2, revision: 1 })
+  // Once the term has an entry, later repeats confirm at it: no second barrier.
+  t.deepEqual(await now.seq.submit(c, 'id', undefined, fp), { ok: true, revision: 1 })
+  t.is(now.sent.length, 1)
+  t.deepEqual(now.confirmed, [2])
+})
+
+test('a repeat whose entry cannot be confirmed fails with OperationFailedError naming its request id, and writes nothing', async t => {
+  const { store, seq, confirmFails } = await rig()
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  await seq.submit(c, 'id', undefined, fp)
+  confirmFails.on = true
+  const err = await t.throwsAsync(seq.submit(c, 'id', undefined, fp), { instanceOf: OperationFailedError })
+  t.is(err?.id, 'id')
+  t.deepEqual(err?.unconfirmed, ['peer-b'])
+  t.is(store.state.index, 1)
+})
+
+test('a repeat reaching a peer that no longer leads fails, and writes nothing', async t => {
+  const { store, seq, term } = await rig()
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  await seq.submit(c, 'id', undefined, fp)
+  term.now = undefined
+  await t.throwsAsync(seq.submit(c, 'id', undefined, fp), { instanceOf: OperationFailedError })
+  t.is(store.state.index, 1)
+})
