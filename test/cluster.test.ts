@@ -114,6 +114,34 @@ test('stop() of the primary hands the role over to a secondary in the next term'
   await waitFor(() => rest.every(p => p.status().members.length === 2), 'the old primary to be removed', 10_000)
 })
 
+test('a write repeated with its request id after a failover is answered from the entry it made, not applied twice', async t => {
+  const peers = await cluster(t, 3)
+  const primary = primaries(peers)[0]
+  const [a, b] = peers.filter(p => p !== primary)
+  // Made through a secondary (forwarded) and on the primary itself, with ids a client may repeat.
+  t.deepEqual(await a.set('k', 'v', { id: 'create-k', ifNotExists: true }), { ok: true, revision: 1 })
+  t.deepEqual(await primary.set('d', 'x', { id: 'set-d' }), { ok: true, revision: 2 })
+  t.deepEqual(await b.delete('d', { id: 'delete-d' }), { ok: true, revision: 3 })
+  await primary.stop()
+  const rest = [a, b]
+  await waitFor(() => primaries(rest).length === 1 && rest.every(p => p.status().primary === primaries(rest)[0].status().peerId), 'a new primary both survivors follow', 10_000)
+  // Repeats, through both survivors (one is the new primary): the first answers, no new revision.
+  // Evaluated again, the conditional create and the delete would now answer ok: false.
+  for (const p of rest) {
+    t.deepEqual(await p.set('k', 'v', { id: 'create-k', ifNotExists: true }), { ok: true, revision: 1 })
+    t.deepEqual(await p.set('d', 'x', { id: 'set-d' }), { ok: true, revision: 2 })
+    t.deepEqual(await p.delete('d', { id: 'delete-d' }), { ok: true, revision: 3 })
+  }
+  for (const p of rest) {
+    t.is(p.status().revision, 3)
+    t.is((await p.get('k'))?.revision, 1)
+    t.is(await p.get('d'), undefined)
+  }
+  // The same id with another command is another request.
+  t.deepEqual(await a.set('k', 'w', { id: 'create-k' }), { ok: true, revision: 4 })
+  await waitFor(() => rest.every(p => p.status().revision === 4), 'both survivors at revision 4', 10_000)
+})
+
 test('ready() rejects with AbortError when its signal aborts; writes before a primary is known fail typed', async t => {
   // A peer whose only seed is unreachable waits instead of founding.
   const p = await peer(t, { bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'] })

@@ -30,16 +30,19 @@
  *   and answers a repeat of it from the first execution's result for {@link RESULT_CACHE_TTL_MS}
  *   (at most {@link RESULT_CACHE_SIZE} ids are remembered, oldest first out). Only results are
  *   remembered: a repeat after an error executes again, as a retry should. The same id with a
- *   different command is a different request.
+ *   different command is a different request. Beyond this server's memory, `execute` gets the
+ *   request's fingerprint to record with the write (the peer's write path answers a repeat whose
+ *   write is in its log from that entry: see core/sequencer.ts), which is what makes a repeat
+ *   safe on another primary after a failover.
  * - **Lifecycle.** start()/stop() are idempotent. stop() rejects every in-flight forward with
  *   `PeerStoppedError`, clears their timers and abort listeners, forgets remembered results and
  *   closes the streams; answers to executions still running on the server side are dropped.
  */
-import { createHash } from 'node:crypto'
 import { defaultLogger } from '@libp2p/logger'
 import type { ComponentLogger, Logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CommandResult } from '../core/evaluate.js'
+import { requestFingerprint } from '../core/request.js'
 import { AbortError, ClusterUnavailableError, InvalidArgumentError, PeerStoppedError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
@@ -55,6 +58,11 @@ import { errorFromWire, errorToWire } from './errors.js'
 export interface ExecuteInfo {
   /** The client's time budget in ms when it sent the request (relative). */
   deadlineMs: number
+  /**
+   * Fingerprint of (id, command) (core/request.ts): the executor records it with the write, so
+   * a repeat reaching another primary later (after a failover) is answered, not applied again.
+   */
+  request: Uint8Array
 }
 
 /**
@@ -99,32 +107,6 @@ interface Remembered {
   at: number
 }
 
-/** Stable fingerprint of (id, command): what makes two requests "the same". */
-function fingerprint (id: string, c: ClientCommand): string {
-  const h = createHash('sha256')
-  const part = (s: string): void => { h.update(`${s.length}:`); h.update(s) }
-  const bytes = (b: Uint8Array | undefined): void => {
-    if (b === undefined) { h.update('-'); return }
-    h.update(`${b.length}:`); h.update(b)
-  }
-  part(id)
-  part(c.op)
-  part(c.key)
-  switch (c.op) {
-    case 'set':
-      bytes(c.value)
-      bytes(c.ifValue)
-      part(`${String(c.ifNotExists)},${String(c.ifExists)},${String(c.ifRevision)},${String(c.ttlMs)}`)
-      break
-    case 'delete':
-      part(String(c.ifRevision))
-      break
-    case 'extend':
-      part(String(c.ttlMs))
-      break
-  }
-  return h.digest('base64')
-}
 
 function positiveInt (n: number | undefined, what: string, fallback: number): number {
   if (n === undefined) return fallback
@@ -350,7 +332,8 @@ export class Forwarder {
   }
 
   private serve (from: string, req: Request): void {
-    const key = fingerprint(req.id, req.command)
+    const request = requestFingerprint(req.id, req.command)
+    const key = Buffer.from(request.buffer, request.byteOffset, request.length).toString('base64')
     const known = this.remembered(key)
     if (known !== undefined) {
       this.log.trace('answered repeated request %s from %s from memory', req.id, from)
@@ -360,7 +343,7 @@ export class Forwarder {
     let running = this.executing.get(key)
     if (running === undefined) {
       const command = req.command
-      running = (async () => await this.execute(command, req.id, from, { deadlineMs: req.deadlineMs }))()
+      running = (async () => await this.execute(command, req.id, from, { deadlineMs: req.deadlineMs, request }))()
       this.executing.set(key, running)
       const mine = running
       running.then(

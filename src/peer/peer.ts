@@ -19,7 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { COMPACTION_SLACK } from '../constants.js'
 import {
   AbortError, ClusterUnavailableError, FutureRevisionError, InvalidArgumentError, NetworkError, NotPrimaryError,
-  ForcePrimaryRefusedError, PeerStoppedError, ReadTimeoutError, RevisionCompactedError
+  ForcePrimaryRefusedError, OperationFailedError, PeerStoppedError, ReadTimeoutError, RevisionCompactedError
 } from '../errors.js'
 import { ArbiterShell } from '../arbiter/shell.js'
 import { resolveArbiterOptions } from '../arbiter/options.js'
@@ -33,6 +33,7 @@ import type { ClientCommand } from '../client/codec.js'
 import type { ReplicationMessage } from '../replication/types.js'
 import { isLive } from '../core/evaluate.js'
 import type { Command } from '../core/evaluate.js'
+import { requestFingerprint } from '../core/request.js'
 import { Sequencer } from '../core/sequencer.js'
 import { resolveOptions } from '../options.js'
 import type { PeerOptions, ResolvedOptions } from '../options.js'
@@ -116,7 +117,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       // The term replication leads (not the arbiter's latest): entries of one term come only
       // from that term's primary. Standalone: always 0.
       term: () => this.replication !== undefined ? this.replication.writeTerm() : this.arbiter === undefined ? 0 : undefined,
-      ...(opts.standalone ? {} : { commit: async (entries: LogEntry[]) => { if (this.replication !== undefined) await this.replication.commit(entries) } }),
+      ...(opts.standalone
+        ? {}
+        : {
+            commit: async (entries: LogEntry[]) => { if (this.replication !== undefined) await this.replication.commit(entries) },
+            confirm: async (index: number) => {
+              if (this.replication === undefined) throw new OperationFailedError('this peer is not replicating', '', { unconfirmed: [] })
+              await this.replication.confirm(index)
+            }
+          }),
       onFatal: err => { this.failStop(err) },
       onAppended: entries => {
         this.replication?.appended(entries)
@@ -217,7 +226,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       logger: o.logger,
       // A write forwarded by a secondary: checked against this peer's limits, then the same
       // role-gated path as a local write.
-      execute: async (command, id) => await this.writeHere(this.recheck(command), id, undefined)
+      execute: async (command, id, _from, info) => await this.writeHere(this.recheck(command), id, undefined, info.request)
     })
     await this.forwarder.start()
     this.arbiter = new ArbiterShell({
@@ -404,16 +413,21 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
   private async write (command: Command, id: string | undefined, signal: AbortSignal | undefined): Promise<WriteResult> {
     this.checkRunning()
     const requestId = id ?? randomUUID()
+    // A request its sender may repeat carries a fingerprint in the entry it makes, so a repeat
+    // is answered from that entry on whichever peer is primary then: one with an id given by
+    // the caller, and one this peer forwarded (it retries with the same id when the primary
+    // changes, and may be the new primary itself).
+    let request = id === undefined ? undefined : requestFingerprint(requestId, command as ClientCommand)
     const arbiter = this.arbiter
     const forwarder = this.forwarder
-    if (arbiter === undefined || forwarder === undefined) return await this.writeHere(command, requestId, signal)
+    if (arbiter === undefined || forwarder === undefined) return await this.writeHere(command, requestId, signal, request)
     const deadline = Date.now() + this.forwardTimeoutMs
     let lastPrimary: string | undefined
     for (let attempt = 0; ; attempt++) {
       if (attempt > 4) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${lastPrimary ?? 'none'})`)
       const s = arbiter.view()
       if (s === undefined) throw new ClusterUnavailableError(`the arbiter stopped: ${arbiter.failed?.message ?? 'not started'}`)
-      if (s.role === 'primary') return await this.writeHere(command, requestId, signal)
+      if (s.role === 'primary') return await this.writeHere(command, requestId, signal, request)
       const primary = s.primary ?? await this.waitForPrimary(deadline, signal)
       if (primary === s.self) {
         await new Promise(resolve => setTimeout(resolve, 20)) // becoming primary: let the role settle
@@ -421,6 +435,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       }
       if (primary === lastPrimary) throw new ClusterUnavailableError(`the write could not reach a primary (last tried ${primary})`)
       lastPrimary = primary
+      request ??= requestFingerprint(requestId, command as ClientCommand)
       // Give up on this primary as soon as the arbiter names another one (it died or stepped
       // down), and retry there with the same request id.
       const switched = new AbortController()
@@ -465,8 +480,11 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
     }
   }
 
-  /** Carry out a write on this peer, which must be the primary (or standalone). */
-  private async writeHere (command: Command, id: string, signal: AbortSignal | undefined): Promise<WriteResult> {
+  /**
+   * Carry out a write on this peer, which must be the primary (or standalone); `request` is the
+   * fingerprint of a request that may be repeated (see Sequencer.submit).
+   */
+  private async writeHere (command: Command, id: string, signal: AbortSignal | undefined, request?: Uint8Array): Promise<WriteResult> {
     this.checkRunning()
     const s = this.arbiter?.view()
     if (this.arbiter !== undefined) {
@@ -478,7 +496,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       // A leaving primary takes no new writes, so its successor can catch up.
       if (s.handover !== undefined) throw new ClusterUnavailableError('the primary is handing over its role')
     }
-    const result = await this.sequencer.submit(command, id, signal)
+    const result = await this.sequencer.submit(command, id, signal, request)
     return { ok: result.ok, revision: result.revision }
   }
 

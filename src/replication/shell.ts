@@ -267,6 +267,22 @@ export class Replication {
   }
 
   /**
+   * Sequencer confirm hook (primary): resolve once every member acknowledged holding the entry
+   * at `index`, which this primary wrote in its current term (acks of its term's entries are the
+   * only proof it takes; see AckTracker). Rejects with OperationFailedError when this peer is not
+   * the primary, or the members do not confirm within ackTimeoutMs.
+   */
+  async confirm (index: number): Promise<void> {
+    const tracker = this.tracker
+    if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
+    await new Promise<void>((resolve, reject) => {
+      tracker.track(index, this.now(), resolve, unconfirmed => {
+        reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.init.ackTimeoutMs} ms`, '', { unconfirmed }))
+      })
+    })
+  }
+
+  /**
    * Sequencer commit hook (primary): send a batch to every member — called before the batch is
    * durable locally (the sequencer appends it in parallel and reports it via {@link appended})
    * — and resolve when every member acked it; reject with OperationFailedError (unconfirmed
