@@ -18,7 +18,10 @@
  *   (c) per key, acked revisions rise with the values (no acked write is ordered before an
  *       earlier acked one), and no two acked writes share a revision;
  *   (d) at most one primary per term, over every status line printed by every process (a peer
- *       reporting itself primary, or naming the primary it follows).
+ *       reporting itself primary, or naming the primary it follows);
+ *   (e) no write applied twice: every value is written once (one request), so no live peer's log
+ *       holds two puts of one key with one value — a forwarded write retried on the next primary
+ *       after its first primary committed it and died is answered from the entry, not re-applied.
  * Failover times are measured from the SIGKILL (or SIGSTOP) to the first acked write that
  * started after it, and logged.
  */
@@ -252,7 +255,7 @@ async function converged (h: Harness, procs: PeerProc[], timeoutMs = 30_000): Pr
   }
 }
 
-/** Stop the load, wait for quiescence and run the history checks (a)–(d). */
+/** Stop the load, wait for quiescence and run the history checks (a)–(e). */
 async function stopAndCheck (t: ExecutionContext, h: Harness, load: { stop: () => Promise<void> }, killed: Set<string>): Promise<Dump> {
   await load.stop()
   const started = Date.now()
@@ -312,6 +315,19 @@ async function stopAndCheck (t: ExecutionContext, h: Harness, load: { stop: () =
   const shared = [...h.primariesByTerm].filter(([, s]) => s.size > 1).map(([term, s]) => `term ${term}: ${[...s].join(', ')}`)
   t.deepEqual(shared, [], 'at most one primary per term')
   t.log(`primaries by term: ${[...h.primariesByTerm].sort((a, b) => a[0] - b[0]).map(([term, s]) => `${term}→${[...s].map(id => id.slice(-6)).join('/')}`).join(' ')}`)
+
+  // (e) no write applied twice, in any live peer's log.
+  for (const p of live) {
+    const puts = await p.logPuts(60_000)
+    const seen = new Map<string, number>()
+    const twice: string[] = []
+    for (const [key, value, revision] of puts) {
+      const at = seen.get(`${key}=${value}`)
+      if (at !== undefined) twice.push(`${key}=${value} at ${at} and ${revision}`)
+      else seen.set(`${key}=${value}`, revision)
+    }
+    t.deepEqual(twice.slice(0, 10), [], `${p.name}: ${twice.length} writes applied twice (log of ${puts.length} puts)`)
+  }
   return dump
 }
 

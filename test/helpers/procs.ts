@@ -122,6 +122,8 @@ export interface PeerProc {
   del: (key: string, timeoutMs?: number) => Promise<WriteAnswer>
   get: (key: string, minRevision?: number, timeoutMs?: number) => Promise<GetAnswer>
   dump: (timeoutMs?: number) => Promise<Dump>
+  /** Every put in the process's log (from its first entry on) as [key, value, revision]. */
+  logPuts: (timeoutMs?: number) => Promise<Array<[string, string, number]>>
   digest: (timeoutMs?: number) => Promise<ProcDigest>
   /** Change the fault injection at run time (fields left out keep their value); resolves with the settings and what was injected so far. */
   faults: (f?: { loss?: number, flaky?: number, slowMs?: number, partition?: boolean }) => Promise<FaultReport>
@@ -195,6 +197,11 @@ export function startProc (t: ExecutionContext, dataDir: string, port: number, b
       const r = await command('dump', timeoutMs)
       if (r.dump === undefined) throw new Error(`${name}: dump failed: ${JSON.stringify(r.error)}`)
       return r.dump
+    },
+    logPuts: async timeoutMs => {
+      const r = await command('log', timeoutMs)
+      if (r.log === undefined) throw new Error(`${name}: log failed: ${JSON.stringify(r.error)}`)
+      return r.log.puts
     },
     digest: async timeoutMs => {
       const r = await command('digest', timeoutMs)
