@@ -12,9 +12,14 @@
  * 3. Every acknowledged write is in that log at the revision it was acknowledged with: the entry of
  *    that revision is this write (a set: a put of its unique value; a delete: a delete of its key).
  *    It is therefore present on every member, or superseded there by later entries of that log.
- * 4. A write refused before sequencing, or answered `ok: false`, was never written anywhere.
+ * 4. A write refused before sequencing, or answered `ok: false`, was never written anywhere. A
+ *    repeatable write sent more than once (again when an attempt failed or died) may have been
+ *    written by an earlier attempt into a deposed primary's suffix, discarded since: its last
+ *    answer `ok: false` only requires that the final log does not hold it.
  * 5. A failed (OperationFailedError) or unanswered (peer crashed) set is applied on every member
- *    or on none.
+ *    or on none; so is a repeatable set whose last attempt was refused after earlier attempts.
+ * 9. No write is applied twice: no value (unique per set) is put by two entries of the final log,
+ *    however often a repeatable write was sent.
  * 6. No key goes backwards on any peer: over time, the entries a peer's data reflects for a key,
  *    counting only entries of the final log (a deposed primary's discarded suffix may vanish, by
  *    design), have non-decreasing revisions — including across crashes, restarts and snapshot
@@ -148,14 +153,15 @@ export async function checkHistory (world: FaultWorld): Promise<string[]> {
       const ok = m !== undefined && m.key === w.command.key &&
         (w.command.op === 'set' ? m.type === 'put' && dec.decode(m.record.value) === w.value : w.command.op === 'delete' ? m.type === 'del' : true)
       if (!ok) out.push(`acknowledged write ${w.id} (${describe(w)}) at revision ${r} on ${w.node} is not in the final log (there: ${e === undefined ? 'nothing' : fingerprint(e)})`)
-    } else if ((w.status === 'refused' || w.status === 'rejected') && w.value !== undefined && h.valuesWritten.has(w.value)) {
+    } else if ((w.status === 'rejected' || (w.status === 'refused' && w.attempts <= 1)) && w.value !== undefined && (w.attempts <= 1 ? h.valuesWritten : values).has(w.value)) {
       out.push(`write ${w.id} (${describe(w)}) was ${w.status} (${w.error ?? 'ok: false'}) but was written`)
     }
   }
 
   // 5. failed / unanswered sets: all members or none
   for (const w of h.writes) {
-    if ((w.status !== 'failed' && w.status !== 'pending') || w.value === undefined) continue
+    const unsure = w.status === 'failed' || w.status === 'pending' || (w.status === 'refused' && w.attempts > 1)
+    if (!unsure || w.value === undefined) continue
     const holders = ms.filter(m => m.device.shadow.some(e => e?.mutations.some(x => x.type === 'put' && dec.decode(x.record.value) === w.value)))
     if (holders.length !== 0 && holders.length !== ms.length) out.push(`${w.status} write ${w.id} (${describe(w)}) is applied on ${holders.map(m => m.id).join(', ')} only`)
   }
@@ -185,6 +191,18 @@ export async function checkHistory (world: FaultWorld): Promise<string[]> {
       i++
     }
     if ((b.revision ?? 0) <= maxRev) out.push(`write ${b.id} submitted at t=${b.submittedAt} got revision ${String(b.revision)}, not above write ${maxId}'s ${maxRev} acknowledged before`)
+  }
+
+  // 9. no write applied twice
+  const puts = new Map<string, number>()
+  for (const e of canon) {
+    for (const x of e?.mutations ?? []) {
+      if (x.type !== 'put') continue
+      const v = dec.decode(x.record.value)
+      const at = puts.get(v)
+      if (at !== undefined && at !== x.record.revision) out.push(`value ${v} was put twice: at revision ${at} and ${x.record.revision}`)
+      else puts.set(v, x.record.revision)
+    }
   }
 
   // 8. no hung writes

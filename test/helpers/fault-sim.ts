@@ -19,6 +19,7 @@
  */
 import type { ArbiterCore, ArbiterEvent, ArbiterOptions, PersistedState } from '../../src/arbiter/index.js'
 import type { Command } from '../../src/core/evaluate.js'
+import { requestFingerprint } from '../../src/core/request.js'
 import { OperationFailedError } from '../../src/errors.js'
 import type { LogEntry, LogPosition } from '../../src/store/types.js'
 import { DEFAULT_DISK, DurableDisk } from './sim-disk.js'
@@ -70,6 +71,14 @@ export interface WriteRecord {
   settledAt?: number
   revision?: number
   error?: string
+  /**
+   * Attempts made (1 unless the write is repeatable and was repeated): a repeatable write carries
+   * a request fingerprint and is sent again, same id and command, to a primary when an attempt
+   * failed, was refused or died with its peer — as a secondary's forwarder does. The record
+   * keeps the first submission time and the last attempt's node and outcome.
+   */
+  attempts: number
+  repeatable?: boolean
 }
 
 /** One observation of a key on a peer after a durable change. */
@@ -109,6 +118,9 @@ export interface SimMachine {
 
 interface Ev { at: number, seq: number, fn: () => void }
 
+/** Attempts of a repeatable client write at most (the first included). */
+const MAX_ATTEMPTS = 5
+
 const settleMicrotasks = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
 
 const enc = new TextEncoder()
@@ -136,6 +148,8 @@ export class FaultWorld {
   now = 0
   readonly seed: number
   readonly rng: () => number
+  /** Client repeats draw from their own stream, so they leave the rest of a seed's run as it was. */
+  private readonly retryRng: () => number
   readonly machines = new Map<string, SimMachine>()
   links: Links = GOOD_LINKS
   readonly history: FaultHistory = {
@@ -166,6 +180,7 @@ export class FaultWorld {
     this.init = init
     this.seed = init.seed
     this.rng = mulberry32(init.seed)
+    this.retryRng = mulberry32(init.seed ^ 0x5bd1e995)
   }
 
   // ------------------------------------------------------------------------------------------
@@ -380,31 +395,69 @@ export class FaultWorld {
     return [...this.machines.values()].filter(m => m.peer?.alive === true && m.peer.view()?.role === 'primary').map(m => m.id)
   }
 
-  /** Submit a client write to `node` and record its outcome. */
-  write (node: string, command: Command): WriteRecord {
+  /**
+   * Submit a client write to `node` and record its outcome. A `repeat`able write carries a
+   * request fingerprint; while `repeat()` holds (and at most MAX_ATTEMPTS times), an attempt that
+   * failed, was refused or whose peer died is sent again to a peer that believes it is primary.
+   */
+  write (node: string, command: Command, repeat?: () => boolean): WriteRecord {
     const m = this.machine(node)
-    const rec: WriteRecord = { id: this.nextWrite++, node, incarnation: m.incarnation, command, submittedAt: this.now, status: 'pending' }
+    const rec: WriteRecord = { id: this.nextWrite++, node, incarnation: m.incarnation, command, submittedAt: this.now, status: 'pending', attempts: 0 }
     if (command.op === 'set') rec.value = dec.decode(command.value)
+    if (repeat !== undefined) rec.repeatable = true
     this.history.writes.push(rec)
+    const request = repeat === undefined || command.op === 'expire' ? undefined : requestFingerprint(`w${rec.id}`, command)
+    const again = (): void => {
+      if (repeat === undefined || !repeat() || rec.attempts >= MAX_ATTEMPTS) return
+      this.at(100 + Math.floor(this.retryRng() * 200), () => {
+        const up = this.primaries()
+        const to = up.length === 0 ? undefined : up[Math.floor(this.retryRng() * up.length)]
+        if (to === undefined || !repeat()) { again(); return }
+        this.attempt(rec, to, request, again)
+      })
+    }
+    this.attempt(rec, node, request, again)
+    return rec
+  }
+
+  /** One attempt of `rec` on `node`; `again()` when it did not settle the write. */
+  private attempt (rec: WriteRecord, node: string, request: Uint8Array | undefined, again: () => void): void {
+    const m = this.machine(node)
+    const n = ++rec.attempts
+    rec.node = node
+    rec.incarnation = m.incarnation
+    rec.status = 'pending'
+    rec.settledAt = undefined
+    rec.error = undefined
     const peer = m.peer
     if (peer?.alive !== true) {
       rec.status = 'refused'
       rec.settledAt = this.now
       rec.error = 'peer down'
-      return rec
+      again()
+      return
     }
-    peer.write(command, `w${rec.id}`).then(r => {
-      if (!peer.alive) return // the answer died with the process
+    peer.write(rec.command, `w${rec.id}`, request).then(r => {
+      if (!peer.alive || rec.attempts !== n) return // the answer died with the process
       rec.status = r.ok ? 'acked' : 'rejected'
       rec.revision = r.revision
       rec.settledAt = this.now
     }, (err: any) => {
-      if (!peer.alive) return
+      if (!peer.alive || rec.attempts !== n) return
       rec.status = err instanceof OperationFailedError ? 'failed' : 'refused'
       rec.error = `${String(err?.name)}: ${String(err?.message)}`
       rec.settledAt = this.now
+      again()
     })
-    return rec
+    if (request !== undefined) {
+      // The peer died with the attempt in flight: its answer never comes.
+      const watch = (): void => {
+        if (rec.status !== 'pending' || rec.attempts !== n) return
+        if (peer.alive) { this.at(100, watch); return }
+        again()
+      }
+      this.at(100, watch)
+    }
   }
 
   /** A put with a unique value. */

@@ -188,6 +188,16 @@ export class SimPeer {
       // As in peer.ts: the term replication leads (Replication.writeTerm), undefined if not primary.
       term: () => { this.sync(); return this.tracker?.term },
       commit: async entries => { await this.commit(entries) },
+      // As in peer.ts: Replication.confirm (the ack tracker's wait at an index of this term).
+      confirm: async index => {
+        const tracker = this.tracker
+        if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
+        await new Promise<void>((resolve, reject) => {
+          tracker.track(index, this.now(), resolve, unconfirmed => {
+            reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.ackTimeoutMs} ms`, '', { unconfirmed }))
+          })
+        })
+      },
       onAppended: entries => {
         // As in peer.ts: Replication.appended, then afterAppend.
         const last = entries[entries.length - 1]
@@ -312,7 +322,7 @@ export class SimPeer {
   // Peer write path (src/peer/peer.ts writeHere) and append hooks
 
   /** A client write on this peer: refused unless it is the primary (NotPrimary / ClusterUnavailable). */
-  async write (command: Command, id: string): Promise<CommandResult> {
+  async write (command: Command, id: string, request?: Uint8Array): Promise<CommandResult> {
     const s = this.view()
     if (s === undefined) throw new ClusterUnavailableError('the arbiter stopped')
     if (s.role !== 'primary') {
@@ -320,7 +330,7 @@ export class SimPeer {
       throw new NotPrimaryError(s.primary)
     }
     if (s.handover !== undefined) throw new ClusterUnavailableError('the primary is handing over its role')
-    return await this.sequencer.submit(command, id)
+    return await this.sequencer.submit(command, id, undefined, request)
   }
 
   private afterAppend (entries: LogEntry[]): void {
