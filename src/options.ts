@@ -32,7 +32,8 @@ export interface PeerOptions {
   /**
    * How many revisions of per-key history and update log are kept before older ones are
    * compacted away. `get(key, { atRevision })` below the retained window fails with
-   * `RevisionCompactedError`.
+   * `RevisionCompactedError`. It also bounds how long a repeated write is recognised (its entry
+   * must still be in the log).
    * @default 100000
    */
   retainRevisions?: number
