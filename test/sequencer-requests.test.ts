@@ -24,6 +24,7 @@ interface Rig {
   /** Settle the commit hook's pending acks (true) or hold them (false). */
   ack: { auto: boolean, pending: Array<() => void> }
   confirmFails: { on: boolean }
+  commitFails: { on: boolean }
 }
 
 async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): Promise<Rig> {
@@ -34,6 +35,7 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
   const term = { now: 1 as number | undefined }
   const ack = { auto: true, pending: [] as Array<() => void> }
   const confirmFails = { on: false }
+  const commitFails = { on: false }
   const seq = new Sequencer({
     store,
     sync: false,
@@ -44,6 +46,7 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
       : {
           commit: async (entries: LogEntry[]) => {
             sent.push(entries)
+            if (commitFails.on) throw new OperationFailedError('not confirmed by 1 member(s) within 1000 ms', '', { unconfirmed: ['peer-b'] })
             if (!ack.auto) await new Promise<void>(resolve => { ack.pending.push(resolve) })
           },
           confirm: async (index: number) => {
@@ -52,7 +55,7 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
           }
         })
   })
-  return { store, seq, sent, confirmed, term, ack, confirmFails }
+  return { store, seq, sent, confirmed, term, ack, confirmFails, commitFails }
 }
 
 const set = (key: string, value: string, extra: Partial<SetCommand> = {}): SetCommand => ({ op: 'set', key, value: enc(value), ...extra })
@@ -162,4 +165,42 @@ test('a repeat reaching a peer that no longer leads fails, and writes nothing', 
   term.now = undefined
   await t.throwsAsync(seq.submit(c, 'id', undefined, fp), { instanceOf: OperationFailedError })
   t.is(store.state.index, 1)
+})
+
+test('a new primary answers ok: false only once its term has an entry on every member: a barrier first when it has none', async t => {
+  const store = new MemoryStore()
+  const old = await rig({ store })
+  await old.seq.submit(set('k', 'v'), 'w1') // term 1
+  await old.seq.stop()
+  const now = await rig({ store })
+  now.term.now = 2
+  now.ack.auto = false
+  let answered = false
+  const rejected = now.seq.submit(set('k', 'x', { ifNotExists: true }), 'w2').then(r => { answered = true; return r })
+  while (now.ack.pending.length === 0) await new Promise(resolve => setImmediate(resolve))
+  t.deepEqual(now.sent, [[{ index: 2, term: 2, revision: 1, mutations: [] }]], 'a barrier, not the failed write')
+  await new Promise(resolve => setImmediate(resolve))
+  t.false(answered, 'not before the barrier is acknowledged')
+  for (const settle of now.ack.pending.splice(0)) settle()
+  t.deepEqual(await rejected, { ok: false, revision: 1 })
+  // The term is confirmed now: the next failed condition is answered at once, nothing sent.
+  t.deepEqual(await now.seq.submit(set('k', 'y', { ifNotExists: true }), 'w3'), { ok: false, revision: 1 })
+  t.is(now.sent.length, 1)
+})
+
+test('a new primary that cannot confirm its term fails an ok: false answer with OperationFailedError instead', async t => {
+  const { seq, term, commitFails, confirmFails } = await rig()
+  await seq.submit(set('k', 'v'), 'w1') // term 1
+  term.now = 2
+  commitFails.on = true // the members do not acknowledge the barrier
+  const err = await t.throwsAsync(seq.submit(set('k', 'x', { ifNotExists: true }), 'w2'), { instanceOf: OperationFailedError })
+  t.is(err?.id, 'w2')
+  // Once the term's first entry (that barrier) is confirmed, the same answer is given.
+  commitFails.on = false
+  t.deepEqual(await seq.submit(set('k', 'x', { ifNotExists: true }), 'w3'), { ok: false, revision: 1 })
+  // And with confirmation failing, as long as the term is not confirmed, it fails again.
+  term.now = 3
+  commitFails.on = true
+  confirmFails.on = true
+  await t.throwsAsync(seq.submit(set('k', 'x', { ifNotExists: true }), 'w4'), { instanceOf: OperationFailedError })
 })

@@ -28,7 +28,8 @@
  * (`confirm`); for an entry of an earlier term, it is the ack of a later entry of this term (log
  * matching): the first this peer wrote in the term, or else an empty entry written for the
  * purpose (a barrier, as a Raft leader's no-op). A request whose write changed nothing (a failed
- * condition) left no entry and is evaluated again, as a retry should be.
+ * condition) left no entry and is evaluated again, as a retry should be; a new primary gives such
+ * `ok: false` answers only once its term's first entry is on every member (see `write`).
  */
 import type { Logger } from '@libp2p/logger'
 import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
@@ -105,6 +106,8 @@ export class Sequencer {
   private readonly confirmHook?: (index: number) => Promise<void>
   /** First entry this peer planned in its latest term as primary (see the header). */
   private termFirst: { term: number, index: number } | undefined
+  /** A term whose first entry every member acknowledged (see `write`). */
+  private termConfirmed: number | undefined
   /** Repeatable requests being carried out, by fingerprint (latin1 string). */
   private readonly requests = new Map<string, Promise<CommandResult>>()
   /** A commit hook was given: batches are handed to it before the local append. */
@@ -276,8 +279,25 @@ export class Sequencer {
     }
     const { entries, results } = planned
     if (entries.length === 0) {
-      // Every condition failed: nothing to write, the answers hold as they are.
-      batch.forEach((p, i) => { p.resolve(results[i]) })
+      // Every condition failed: nothing to write. The answers rest on this peer's state, which
+      // is the cluster's only once an entry of this term is on every member: before that, an
+      // earlier primary's unacknowledged suffix this peer lacks could still be committed (if
+      // that primary were elected again), and a repeated request answered `ok: false` here
+      // could turn out applied after all. So a new primary answers once its term's first
+      // entry is confirmed (a barrier if it has none); not confirmed: OperationFailedError.
+      const answer = (): void => { batch.forEach((p, i) => { p.resolve(results[i]) }) }
+      if (!this.replicated || this.confirmHook === undefined || this.termConfirmed === term) {
+        answer()
+        return
+      }
+      const done = this.confirmed(0).then(() => {
+        if (this.term() === term) this.termConfirmed = term
+        answer()
+      }, (err: any) => {
+        rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this new primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
+      })
+      this.inflight.add(done)
+      void done.finally(() => this.inflight.delete(done))
       return
     }
     if (this.termFirst?.term !== term) this.termFirst = { term, index: entries[0].index }
@@ -305,7 +325,10 @@ export class Sequencer {
     }
     this.onAppended?.(entries)
     const done = acked.then(
-      () => { batch.forEach((p, i) => p.resolve(results[i])) },
+      () => {
+        this.termConfirmed = term // every member holds this batch, so the term's first entry too
+        batch.forEach((p, i) => p.resolve(results[i]))
+      },
       (err: any) => {
         // Only the writes that made entries can fail acknowledgement; answers that wrote
         // nothing hold regardless.
