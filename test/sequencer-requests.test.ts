@@ -11,7 +11,7 @@ import { requestFingerprint } from '../src/core/request.js'
 import type { SetCommand } from '../src/core/evaluate.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { OperationFailedError } from '../src/errors.js'
-import type { LogEntry } from '../src/store/types.js'
+import type { LogEntry, RequestEntry } from '../src/store/types.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -203,4 +203,45 @@ test('a new primary that cannot confirm its term fails an ok: false answer with 
   commitFails.on = true
   confirmFails.on = true
   await t.throwsAsync(seq.submit(set('k', 'x', { ifNotExists: true }), 'w4'), { instanceOf: OperationFailedError })
+})
+
+/** A store on which an entry lands right after a request lookup missed it (a replica persist finishing as this peer takes over). */
+class RacingStore extends MemoryStore {
+  race?: () => Promise<void>
+  override async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
+    const r = await super.findRequest(request)
+    const race = this.race
+    this.race = undefined
+    if (race !== undefined) await race()
+    return r
+  }
+}
+
+test('a repeat whose entry lands after submit looked it up is still answered from it: the batch looks again with its records', async t => {
+  const store = new RacingStore()
+  const now = await rig({ store })
+  now.term.now = 2
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  // The previous primary's entry for the request reaches this store just after the miss.
+  store.race = async () => {
+    await store.append([{ index: 1, term: 1, revision: 1, request: fp, mutations: [{ type: 'put', key: 'k', existed: false, prevRevision: 0, record: { value: enc('v'), revision: 1, createRevision: 1, version: 1 } }] }])
+  }
+  t.deepEqual(await now.seq.submit(c, 'id', undefined, fp), { ok: true, revision: 1 })
+  t.like(store.state, { index: 2, revision: 1 }, 'the entry and a barrier; the write was not made again')
+  t.deepEqual(now.sent, [[{ index: 2, term: 2, revision: 1, mutations: [] }]])
+})
+
+test('at a term\'s start, an ok: false answer in a batch whose acknowledgement failed fails with it', async t => {
+  const { seq, term, commitFails } = await rig()
+  await seq.submit(set('k', 'v'), 'w1')
+  term.now = 2
+  commitFails.on = true
+  const first = seq.submit(set('x', '1'), 'w2') // taken at once; the next two queue behind it, one batch
+  const made = seq.submit(set('j', '1'), 'w3')
+  const unchanged = seq.submit(set('k', 'x', { ifNotExists: true }), 'w4')
+  await t.throwsAsync(first, { instanceOf: OperationFailedError })
+  await t.throwsAsync(made, { instanceOf: OperationFailedError })
+  const err = await t.throwsAsync(unchanged, { instanceOf: OperationFailedError })
+  t.is(err?.id, 'w4')
 })

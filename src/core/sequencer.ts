@@ -34,7 +34,7 @@
 import type { Logger } from '@libp2p/logger'
 import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
 import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
-import type { LogEntry, Store, StoredRecord } from '../store/types.js'
+import type { LogEntry, RequestEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
 import type { Command, CommandResult, PlanItem } from './evaluate.js'
 
@@ -238,7 +238,8 @@ export class Sequencer {
     }
   }
 
-  private async write (batch: Pending[]): Promise<void> {
+  private async write (queued: Pending[]): Promise<void> {
+    let batch = queued
     if (this.fatal !== undefined) {
       rejectAll(batch, () => this.refusal())
       return
@@ -255,12 +256,23 @@ export class Sequencer {
       // The records must be those of the state the batch is planned on: an append that lands
       // while they are read (a replica persist finishing as this peer takes over as primary)
       // makes them stale, and the entries would name wrong prior revisions. Read again then.
+      // Repeatable requests are looked up again with them, on the same state: the entry of one
+      // may have landed since `submit` looked (the same replica persist).
+      const withRequests = batch.some(p => p.request !== undefined)
       let found: Array<StoredRecord | undefined>
+      let repeats: Array<RequestEntry | undefined> | undefined
       for (let reads = 1; ; reads++) {
         const index = this.store.state.index
         found = await this.store.getMany(keys)
+        if (withRequests) repeats = await Promise.all(batch.map(async p => p.request === undefined ? undefined : await this.store.findRequest(p.request)))
         if (this.store.state.index === index) break
         if (reads >= MAX_PLAN_READS) throw new Error(`the store kept moving while the batch was planned (${reads} reads)`)
+      }
+      if (repeats?.some(made => made !== undefined) === true) {
+        const made = repeats
+        batch.forEach((p, i) => { if (made[i] !== undefined) this.answerRepeat(p, made[i] as RequestEntry) })
+        batch = batch.filter((_, i) => made[i] === undefined)
+        if (batch.length === 0) return
       }
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
@@ -291,9 +303,11 @@ export class Sequencer {
         return
       }
       const done = this.confirmed(0).then(() => {
-        if (this.term() === term) this.termConfirmed = term
+        // Confirmed for a later term of this peer: its log may have been cut back in between.
+        if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before its state was confirmed`, '')
+        this.termConfirmed = term
         answer()
-      }, (err: any) => {
+      }).catch((err: any) => {
         rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this new primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
       })
       this.inflight.add(done)
@@ -330,13 +344,23 @@ export class Sequencer {
         batch.forEach((p, i) => p.resolve(results[i]))
       },
       (err: any) => {
-        // Only the writes that made entries can fail acknowledgement; answers that wrote
-        // nothing hold regardless.
+        // The writes that made entries fail. Answers that wrote nothing hold once this term is
+        // confirmed (see the batch that changed nothing above); until then they fail too.
         batch.forEach((p, i) => {
-          if (results[i].ok) p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : new OperationFailedError(String(err?.message ?? err), p.id, { cause: err }))
+          if (results[i].ok || this.termConfirmed !== term) p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : new OperationFailedError(String(err?.message ?? err), p.id, { cause: err }))
           else p.resolve(results[i])
         })
       })
+    this.inflight.add(done)
+    void done.finally(() => this.inflight.delete(done))
+  }
+
+  /** Answer a queued repeat whose entry was found while its batch was planned (see `once`). */
+  private answerRepeat (p: Pending, made: RequestEntry): void {
+    const done = this.confirmed(made.index).then(
+      () => { p.resolve({ ok: true, revision: made.revision }) },
+      (err: any) => { p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : err) }
+    )
     this.inflight.add(done)
     void done.finally(() => this.inflight.delete(done))
   }
@@ -380,9 +404,9 @@ export class Sequencer {
   /** Refuse new writes, then wait until every queued write is committed and answered. */
   async stop (): Promise<void> {
     this.stopped = true
-    while (this.pumping !== undefined || this.inflight.size > 0) {
+    while (this.pumping !== undefined || this.inflight.size > 0 || this.requests.size > 0) {
       await this.pumping
-      await Promise.all([...this.inflight])
+      await Promise.allSettled([...this.inflight, ...this.requests.values()])
     }
   }
 }

@@ -394,11 +394,7 @@ export class LevelStore implements Store {
     const deletes: Bytes[] = []
     const lookup = unreachableFromLog(entries, deletes)
     if (lookup.size > 0) await this.unreachableFromHistory(lookup, revision, deletes)
-    for (const e of entries) {
-      deletes.push(logKey(e.index))
-      // Only a row that still points here (the same request may have made a later entry too).
-      if (e.request !== undefined && this.requests.get(e.request) === e.index) deletes.push(requestKey(e.request))
-    }
+    for (const e of entries) deletes.push(logKey(e.index))
     const last = entries[entries.length - 1]
     return await this.exclusive(async () => {
       // Checked again in turn: an install, a truncation or another step may have moved things.
@@ -406,6 +402,9 @@ export class LevelStore implements Store {
       const next = { ...this.current, firstLogIndex: last.index + 1 }
       const batch = this.db.batch()
       for (const k of deletes) batch.del(k)
+      // Decided here, in turn with appends: only a row that still points at the entry (the same
+      // request may have made a later entry too).
+      for (const e of entries) if (e.request !== undefined && this.requests.get(e.request) === e.index) batch.del(requestKey(e.request))
       batch.put(STATE_KEY, encodeState(next))
       batch.put(FLOOR_KEY, encodePosition(last))
       await batch.write({ sync: false })
