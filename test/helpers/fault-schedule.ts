@@ -48,12 +48,12 @@ function pick<T> (rnd: () => number, xs: readonly T[]): T | undefined {
  * conditional sets (ifNotExists, ifExists, ifRevision) and conditional deletes — on a few keys,
  * sent to a peer that believes it is primary (one in ten to any live peer). With `repeat`, every
  * other write (odd ids) is repeatable: it carries a request fingerprint and is sent again to a
- * primary when an attempt fails, is refused or dies with its peer, until `stop()` — as a
- * secondary's forwarder does. A repeat is recognised while the write's entry is in the log, so
- * only runs that do not compact their log to a few dozen revisions repeat writes (a peer keeps
- * 100 000 by default). Runs until `stop()`.
+ * primary when an attempt fails, is refused or dies with its peer, while `repeat()` holds and
+ * until `stop()` — as a secondary's forwarder does. A repeat is recognised from the log of the
+ * primary it reaches, so the schedule turns repeats off where that log cannot know the write.
+ * Runs until `stop()`.
  */
-export function startClient (world: FaultWorld, rnd: () => number, opts: { keys?: number, gapMs?: number, repeat?: boolean } = {}): { stop: () => void } {
+export function startClient (world: FaultWorld, rnd: () => number, opts: { keys?: number, gapMs?: number, repeat?: () => boolean } = {}): { stop: () => void } {
   const keys = Array.from({ length: opts.keys ?? 6 }, (_, i) => `k${i}`)
   const known = new Map<string, number>()
   const gap = opts.gapMs ?? 60
@@ -72,7 +72,8 @@ export function startClient (world: FaultWorld, rnd: () => number, opts: { keys?
       else if (r < 0.85) command = world.putCommand(key, { ifRevision: known.get(key) ?? 0 })
       else if (r < 0.9) command = world.putCommand(key, { ifExists: true })
       else command = { op: 'delete', key, ifRevision: known.get(key) ?? 1 }
-      const rec = world.write(target, command, opts.repeat === true && world.history.writes.length % 2 === 0 ? () => !stopped : undefined)
+      const repeat = opts.repeat
+      const rec = world.write(target, command, repeat !== undefined && repeat() && world.history.writes.length % 2 === 0 ? () => !stopped && repeat() : undefined)
       const watch = (): void => {
         if (rec.status === 'acked' && rec.revision !== undefined) known.set(key, command.op === 'delete' ? 0 : rec.revision)
         else if (rec.status === 'pending' && !stopped) world.at(50, watch)
@@ -130,8 +131,10 @@ export async function runRandom (seed: number, opts: RandomOptions = {}): Promis
   opts.onWorld?.(world)
   const w = world
   const log = (what: string): void => { actions.push(`t=${w.now} ${what}`) }
-  const client = startClient(world, rnd, { repeat: retain === undefined })
   let joiners = 0
+  // Repeats are recognised from the log: not after compaction to a few dozen revisions, nor on a
+  // fresh joiner, which catches up by snapshot here (a snapshot carries records, not the log).
+  const client = startClient(world, rnd, { repeat: () => retain === undefined && joiners === 0 })
   const end = world.now + (opts.chaosMs ?? CHAOS_MS)
   while (world.now < end) {
     await world.runFor(200 + Math.floor(rnd() * 1300))
