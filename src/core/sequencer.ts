@@ -28,12 +28,8 @@
  * (`confirm`); for an entry of an earlier term, it is the ack of a later entry of this term (log
  * matching): the first this peer wrote in the term, or else an empty entry written for the
  * purpose (a barrier, as a Raft leader's no-op). A request whose write changed nothing (a failed
- * condition) left no entry and is evaluated again, as a retry should be.
- *
- * Answers that changed nothing (`ok: false`) are given, with replication, only once every member
- * acknowledged an entry planned after them — the batch's own, or an empty one written for them —
- * so they never rest on a stale state (a deposed primary not yet aware of it, or a new one whose
- * predecessor's unacknowledged suffix could still be committed). If that fails, they fail.
+ * condition) left no entry and is evaluated again, as a retry should be; a new primary gives such
+ * `ok: false` answers only once its term's first entry is on every member (see `write`).
  */
 import type { Logger } from '@libp2p/logger'
 import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
@@ -110,6 +106,8 @@ export class Sequencer {
   private readonly confirmHook?: (index: number) => Promise<void>
   /** First entry this peer planned in its latest term as primary (see the header). */
   private termFirst: { term: number, index: number } | undefined
+  /** A term whose first entry every member acknowledged (see `write`). */
+  private termConfirmed: number | undefined
   /** Repeatable requests being carried out, by fingerprint (latin1 string). */
   private readonly requests = new Map<string, Promise<CommandResult>>()
   /** A commit hook was given: batches are handed to it before the local append. */
@@ -293,17 +291,28 @@ export class Sequencer {
     }
     const { entries, results } = planned
     if (entries.length === 0) {
-      // Every condition failed: nothing to write. Alone, the answers hold as they are. With
-      // replication they rest on this peer's state, which may be stale: a primary cut off
-      // from the others that has not stepped down yet, or a new one lacking an earlier
-      // primary's unacknowledged suffix that could still be committed. So the batch writes an
-      // empty entry and answers once every member holds it — as etcd puts a transaction whose
-      // comparison failed through Raft — and fails with it.
-      if (!this.replicated) {
-        batch.forEach((p, i) => { p.resolve(results[i]) })
+      // Every condition failed: nothing to write. The answers rest on this peer's state, which
+      // is the cluster's only once an entry of this term is on every member: before that, an
+      // earlier primary's unacknowledged suffix this peer lacks could still be committed (if
+      // that primary were elected again), and a repeated request answered `ok: false` here
+      // could turn out applied after all. So a new primary answers once its term's first
+      // entry is confirmed (a barrier if it has none); not confirmed: OperationFailedError.
+      const answer = (): void => { batch.forEach((p, i) => { p.resolve(results[i]) }) }
+      if (!this.replicated || this.confirmHook === undefined || this.termConfirmed === term) {
+        answer()
         return
       }
-      entries.push({ index: this.store.state.index + 1, term, revision: this.store.state.revision, mutations: [] })
+      const done = this.confirmed(0).then(() => {
+        // Confirmed for a later term of this peer: its log may have been cut back in between.
+        if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before its state was confirmed`, '')
+        this.termConfirmed = term
+        answer()
+      }).catch((err: any) => {
+        rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this new primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
+      })
+      this.inflight.add(done)
+      void done.finally(() => this.inflight.delete(done))
+      return
     }
     if (this.termFirst?.term !== term) this.termFirst = { term, index: entries[0].index }
     let acked: Promise<void>
@@ -330,11 +339,17 @@ export class Sequencer {
     }
     this.onAppended?.(entries)
     const done = acked.then(
-      () => { batch.forEach((p, i) => p.resolve(results[i])) },
+      () => {
+        this.termConfirmed = term // every member holds this batch, so the term's first entry too
+        batch.forEach((p, i) => p.resolve(results[i]))
+      },
       (err: any) => {
-        // Every answer of the batch fails: those that wrote nothing rest on a state the members
-        // did not confirm (see the batch that changed nothing above).
-        rejectAll(batch, p => err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : new OperationFailedError(String(err?.message ?? err), p.id, { cause: err }))
+        // The writes that made entries fail. Answers that wrote nothing hold once this term is
+        // confirmed (see the batch that changed nothing above); until then they fail too.
+        batch.forEach((p, i) => {
+          if (results[i].ok || this.termConfirmed !== term) p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : new OperationFailedError(String(err?.message ?? err), p.id, { cause: err }))
+          else p.resolve(results[i])
+        })
       })
     this.inflight.add(done)
     void done.finally(() => this.inflight.delete(done))
