@@ -7,7 +7,7 @@
 import test from 'ava'
 import { ReplicaCore } from '../src/replication/replica.js'
 import type { ReplicaEffects } from '../src/replication/replica.js'
-import { AckTracker } from '../src/replication/ack-tracker.js'
+import { AckTracker, REANNOUNCE_MS } from '../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../src/replication/codec.js'
 import { answerNeed, DELTA_APPEND_ENTRIES, needAnswer, sendDelta, sendSnapshot, SnapshotSends } from '../src/replication/serve.js'
 import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
@@ -182,11 +182,17 @@ test('a replica that has not heard an append of its primary keeps asking where t
   t.deepEqual(r.tick(1000).send, [], 'an idle primary that answered is not asked again')
 })
 
-test('a member added to the primary is told once where the log ends', t => {
-  const tracker = new AckTracker({ term: 1, members: ['a'], lastIndex: 100, timeoutMs: 1000, repairAfterMs: 60, now: 0 })
+test('a member added to the primary is told where the log ends, again while it has not confirmed holding it (the telling can be lost), and no more once it has', t => {
+  const tracker = new AckTracker({ term: 2, members: ['a'], lastIndex: 100, timeoutMs: 1000, repairAfterMs: 60, now: 0 })
   tracker.setMembers(['a', 'new'], 10)
   t.deepEqual(tracker.tick(11), [{ member: 'new', from: 101 }])
-  t.deepEqual(tracker.tick(500), [])
+  t.deepEqual(tracker.tick(500), [], 'not before REANNOUNCE_MS')
+  t.deepEqual(tracker.tick(11 + REANNOUNCE_MS), [{ member: 'new', from: 101 }], 'no ack of its starting point yet: told again')
+  // It acks holding the log up to its floor — an entry of an earlier term, which counts for no
+  // batch, but shows it holds what it was assumed to hold.
+  tracker.onAck('new', 100, 1, 11 + REANNOUNCE_MS + 5)
+  t.deepEqual(tracker.tick(11 + 4 * REANNOUNCE_MS), [])
+  t.is(tracker.ackedBy('new'), 0, 'an ack of an older term\'s entry still confirms no batch')
 })
 
 test('an empty append tells a replica where the primary log ends: caught up only once it holds it', t => {

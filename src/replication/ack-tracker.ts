@@ -13,6 +13,9 @@
  * No timers: the shell calls `tick(now)`; one deadline check per tick covers every batch.
  */
 
+/** How often a new member that has not confirmed its starting point is told again where the log ends. */
+export const REANNOUNCE_MS = 500
+
 /** One batch waiting for acknowledgements. */
 interface Waiter {
   last: number
@@ -58,6 +61,12 @@ export class AckTracker {
   private waiters: Waiter[] = []
   /** New members to tell where the log ends (their catch-up may have missed the last writes). */
   private readonly announce = new Set<string>()
+  /**
+   * New members not yet known to hold what they were assumed to hold when added (their floor):
+   * told again where the log ends every {@link REANNOUNCE_MS} while quiet, since the first telling
+   * can be lost, and with the primary idle nothing else would show them what they lack.
+   */
+  private readonly unconfirmed = new Set<string>()
   private last: number
   private readonly timeoutMs: number
   private readonly repairAfterMs: number
@@ -119,7 +128,9 @@ export class AckTracker {
 
   /** A cumulative ack from `member`. Acks of other terms' entries are ignored. */
   onAck (member: string, index: number, entryTerm: number, now: number): void {
-    if (!this.members.has(member) || entryTerm !== this.term) return
+    if (!this.members.has(member)) return
+    if (index >= (this.floor.get(member) ?? 0)) this.unconfirmed.delete(member) // it holds its floor (whatever the entry's term)
+    if (entryTerm !== this.term) return
     if (index <= this.ackedBy(member)) return
     this.acked.set(member, index)
     this.lastProgress.set(member, now)
@@ -145,6 +156,7 @@ export class AckTracker {
       this.lastProgress.set(m, now)
       this.floor.set(m, this.last)
       this.announce.add(m)
+      this.unconfirmed.add(m)
     }
     const removed = [...this.members].filter(m => !next.has(m))
     this.members = next
@@ -152,6 +164,7 @@ export class AckTracker {
       this.acked.delete(m)
       this.floor.delete(m)
       this.announce.delete(m)
+      this.unconfirmed.delete(m)
       this.lastProgress.delete(m)
       this.lastPush.delete(m)
       this.settle(m, Number.MAX_SAFE_INTEGER)
@@ -171,8 +184,16 @@ export class AckTracker {
     const needs: RepairNeed[] = []
     // `from` past the log: the shell answers with an empty append naming the last index, so a
     // member that lacks anything asks for it.
-    for (const m of this.announce) needs.push({ member: m, from: this.last + 1 })
+    for (const m of this.announce) {
+      needs.push({ member: m, from: this.last + 1 })
+      this.lastPush.set(m, now)
+    }
     this.announce.clear()
+    for (const m of this.unconfirmed) {
+      if (now - Math.max(this.lastProgress.get(m) ?? 0, this.lastPush.get(m) ?? 0) < REANNOUNCE_MS) continue
+      this.lastPush.set(m, now)
+      needs.push({ member: m, from: this.last + 1 })
+    }
     for (const m of this.members) {
       const acked = Math.max(this.ackedBy(m), this.floor.get(m) ?? 0)
       if (acked >= this.last) continue
