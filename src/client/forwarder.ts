@@ -43,6 +43,7 @@ import type { ComponentLogger, Logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CommandResult } from '../core/evaluate.js'
 import { requestFingerprint } from '../core/request.js'
+import { requestKeyOf } from '../store/request-index.js'
 import { AbortError, ClusterUnavailableError, InvalidArgumentError, PeerStoppedError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
@@ -333,7 +334,7 @@ export class Forwarder {
 
   private serve (from: string, req: Request): void {
     const request = requestFingerprint(req.id, req.command)
-    const key = Buffer.from(request.buffer, request.byteOffset, request.length).toString('base64')
+    const key = requestKeyOf(request)
     const known = this.remembered(key)
     if (known !== undefined) {
       this.log.trace('answered repeated request %s from %s from memory', req.id, from)

@@ -1,14 +1,12 @@
 /**
  * Request fingerprints: what makes two write requests "the same request". A fingerprint covers
  * the request id and every field of the command, so the same id with another command is another
- * request. 16 bytes (SHA-256, truncated): carried by the log entry a request made, so any peer
+ * request. REQUEST_BYTES (16) bytes of SHA-256: carried by the log entry a request made, so any peer
  * holding that entry recognises a repeat of the request (see Sequencer.submit).
  */
 import { createHash } from 'node:crypto'
+import { REQUEST_BYTES } from '../store/codec.js'
 import type { DeleteCommand, ExtendCommand, SetCommand } from './evaluate.js'
-
-/** Bytes of a fingerprint. */
-export const FINGERPRINT_BYTES = 16
 
 /** Fingerprint of (`id`, `command`). Pure. */
 export function requestFingerprint (id: string, c: SetCommand | DeleteCommand | ExtendCommand): Uint8Array {
@@ -34,5 +32,5 @@ export function requestFingerprint (id: string, c: SetCommand | DeleteCommand | 
       part(String(c.ttlMs))
       break
   }
-  return new Uint8Array(h.digest().subarray(0, FINGERPRINT_BYTES))
+  return new Uint8Array(h.digest().subarray(0, REQUEST_BYTES))
 }

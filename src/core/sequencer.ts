@@ -34,6 +34,7 @@
 import type { Logger } from '@libp2p/logger'
 import { PERSIST_GIVE_UP_MS, PERSIST_RETRY_MS } from '../constants.js'
 import { AbortError, OperationFailedError, PeerStoppedError, StorageError } from '../errors.js'
+import { requestKeyOf } from '../store/request-index.js'
 import type { LogEntry, RequestEntry, Store, StoredRecord } from '../store/types.js'
 import { plan } from './evaluate.js'
 import type { Command, CommandResult, PlanItem } from './evaluate.js'
@@ -95,6 +96,13 @@ function rejectAll (batch: Pending[], error: (p: Pending) => Error): void {
   for (const p of batch) p.reject(error(p))
 }
 
+/** `err` as the OperationFailedError of request `id` (a non-kvgrid error becomes one too). */
+function failedFor (err: any, id: string): OperationFailedError {
+  return err instanceof OperationFailedError
+    ? new OperationFailedError(err.message, id, { cause: err.cause, unconfirmed: err.unconfirmed })
+    : new OperationFailedError(String(err?.message ?? err), id, { cause: err })
+}
+
 /** Group-commit write queue in front of a {@link Store}. */
 export class Sequencer {
   private readonly store: Store
@@ -154,7 +162,7 @@ export class Sequencer {
     if (signal?.aborted === true) throw new AbortError()
     if (request === undefined) return await this.enqueue(command, id, signal)
     // Registered before anything is awaited, so a concurrent repeat joins this one.
-    const key = String.fromCharCode.apply(null, request as unknown as number[])
+    const key = requestKeyOf(request)
     const running = this.requests.get(key)
     if (running !== undefined) return await running
     const mine = this.once(command, id, signal, request)
@@ -170,14 +178,24 @@ export class Sequencer {
   private async once (command: Command, id: string, signal: AbortSignal | undefined, request: Uint8Array): Promise<CommandResult> {
     const made = await this.store.findRequest(request)
     if (made === undefined) return await this.enqueue(command, id, signal, request)
+    return await this.fromEntry(made, id)
+  }
+
+  /** The answer of a repeat whose request made the entry `made`, once every member holds it. */
+  private async fromEntry (made: RequestEntry, id: string): Promise<CommandResult> {
     this.log?.trace('request %s is a repeat of entry %d: answering from it', id, made.index)
     try {
       await this.confirmed(made.index)
     } catch (err: any) {
-      if (err instanceof OperationFailedError) throw new OperationFailedError(err.message, id, { cause: err.cause, unconfirmed: err.unconfirmed })
-      throw err
+      throw err instanceof OperationFailedError ? failedFor(err, id) : err
     }
     return { ok: true, revision: made.revision }
+  }
+
+  /** Keep `done` (an answer still to be given) in `inflight` until it settles, for `stop`. */
+  private track (done: Promise<unknown>): void {
+    this.inflight.add(done)
+    void done.finally(() => this.inflight.delete(done))
   }
 
   /**
@@ -258,28 +276,32 @@ export class Sequencer {
       // makes them stale, and the entries would name wrong prior revisions. Read again then.
       // Repeatable requests are looked up again with them, on the same state: the entry of one
       // may have landed since `submit` looked (the same replica persist).
-      const withRequests = batch.some(p => p.request !== undefined)
+      let requests = batch.some(p => p.request !== undefined) ? batch.map(p => p.request) : undefined
       let found: Array<StoredRecord | undefined>
       let repeats: Array<RequestEntry | undefined> | undefined
       for (let reads = 1; ; reads++) {
         const index = this.store.state.index
         found = await this.store.getMany(keys)
-        if (withRequests) repeats = await Promise.all(batch.map(async p => p.request === undefined ? undefined : await this.store.findRequest(p.request)))
+        if (requests !== undefined) repeats = await Promise.all(requests.map(async r => r === undefined ? undefined : await this.store.findRequest(r)))
         if (this.store.state.index === index) break
         if (reads >= MAX_PLAN_READS) throw new Error(`the store kept moving while the batch was planned (${reads} reads)`)
       }
       if (repeats?.some(made => made !== undefined) === true) {
         const made = repeats
-        batch.forEach((p, i) => { if (made[i] !== undefined) this.answerRepeat(p, made[i] as RequestEntry) })
+        batch.forEach((p, i) => {
+          const entry = made[i]
+          if (entry !== undefined) this.track(this.fromEntry(entry, p.id).then(p.resolve, p.reject))
+        })
         batch = batch.filter((_, i) => made[i] === undefined)
         if (batch.length === 0) return
+        requests = batch.map(p => p.request)
       }
       const records = new Map<string, StoredRecord | undefined>()
       keys.forEach((k, i) => records.set(k, found[i]))
       // Asked after the reads: a peer deposed (or re-elected in a newer term) meanwhile must not
       // stamp entries with a term it does not lead — they could clash with the real primary's.
       term = this.term()
-      if (term !== undefined) planned = plan(batch.map(p => p.command), records, this.store.state, term, this.now(), batch.some(p => p.request !== undefined) ? batch.map(p => p.request) : undefined)
+      if (term !== undefined) planned = plan(batch.map(p => p.command), records, this.store.state, term, this.now(), requests)
     } catch (err: any) {
       this.log?.error('batch of %d writes failed: %e', batch.length, err)
       failed(err, '')
@@ -310,8 +332,7 @@ export class Sequencer {
       }).catch((err: any) => {
         rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this new primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
       })
-      this.inflight.add(done)
-      void done.finally(() => this.inflight.delete(done))
+      this.track(done)
       return
     }
     if (this.termFirst?.term !== term) this.termFirst = { term, index: entries[0].index }
@@ -347,22 +368,11 @@ export class Sequencer {
         // The writes that made entries fail. Answers that wrote nothing hold once this term is
         // confirmed (see the batch that changed nothing above); until then they fail too.
         batch.forEach((p, i) => {
-          if (results[i].ok || this.termConfirmed !== term) p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : new OperationFailedError(String(err?.message ?? err), p.id, { cause: err }))
+          if (results[i].ok || this.termConfirmed !== term) p.reject(failedFor(err, p.id))
           else p.resolve(results[i])
         })
       })
-    this.inflight.add(done)
-    void done.finally(() => this.inflight.delete(done))
-  }
-
-  /** Answer a queued repeat whose entry was found while its batch was planned (see `once`). */
-  private answerRepeat (p: Pending, made: RequestEntry): void {
-    const done = this.confirmed(made.index).then(
-      () => { p.resolve({ ok: true, revision: made.revision }) },
-      (err: any) => { p.reject(err instanceof OperationFailedError ? new OperationFailedError(err.message, p.id, { cause: err.cause, unconfirmed: err.unconfirmed }) : err) }
-    )
-    this.inflight.add(done)
-    void done.finally(() => this.inflight.delete(done))
+    this.track(done)
   }
 
   /** The error every write gets once the sequencer fail-stopped. */

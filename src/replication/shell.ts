@@ -275,6 +275,11 @@ export class Replication {
   async confirm (index: number): Promise<void> {
     const tracker = this.tracker
     if (tracker === undefined) throw new OperationFailedError('this peer stopped being the primary before the write was confirmed', '', { unconfirmed: [] })
+    await this.acked(tracker, index)
+  }
+
+  /** Resolves once every member acked `index` (an entry of `tracker`'s term); rejects at the ack timeout. */
+  private async acked (tracker: AckTracker, index: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       tracker.track(index, this.now(), resolve, unconfirmed => {
         reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.init.ackTimeoutMs} ms`, '', { unconfirmed }))
@@ -298,11 +303,7 @@ export class Replication {
     const msg: AppendMessage = { type: 'append', term: tracker.term, prevIndex, prevTerm, entries }
     this.prev = { index: last.index, term: last.term }
     const frame = encodeMessage(msg)
-    const done = new Promise<void>((resolve, reject) => {
-      tracker.track(last.index, this.now(), resolve, unconfirmed => {
-        reject(new OperationFailedError(`not confirmed by ${unconfirmed.length} member(s) within ${this.init.ackTimeoutMs} ms`, '', { unconfirmed }))
-      })
-    })
+    const done = this.acked(tracker, last.index) // waiting before anything is sent
     for (const m of tracker.memberIds) this.messenger.send(m, frame)
     this.gossip.add(msg, frame.length)
     return done

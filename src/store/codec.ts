@@ -39,7 +39,7 @@ const M_DEL = 2
 const LOG_FORMAT = 2
 const LOG_FORMAT_V1 = 1
 const LOG_FORMAT_REQUEST = 3
-/** Bytes of a request fingerprint (core/request.ts FINGERPRINT_BYTES). */
+/** Bytes of a request fingerprint (core/request.ts). */
 export const REQUEST_BYTES = 16
 const STATE_FORMAT = 1
 const POSITION_FORMAT = 1

@@ -19,7 +19,7 @@ import {
   encodePosition, encodeRecord, encodeState, encodeTombstone, takeRecordEncoding, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
   keyText, logEntryRequest, logKey, metaKey, packedRows, rawLogEntry, RecordPacker, REQUEST_END, REQUEST_START, requestKey, requestOfKey
 } from './codec.js'
-import { RequestIndex, sameRequest } from './request-index.js'
+import { RequestIndex } from './request-index.js'
 import { Reader, Writer, varintLength } from '../codec/bytes.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { RecordCache } from './record-cache.js'
@@ -188,7 +188,7 @@ export class LevelStore implements Store {
     try {
       for (;;) {
         const rows = await it.nextv(REQUEST_READ_BATCH)
-        for (const [k, v] of rows) this.requests.add(new Uint8Array(requestOfKey(k)), new Reader(v).varint())
+        for (const [k, v] of rows) this.requests.add(requestOfKey(k), new Reader(v).varint())
         if (rows.length < REQUEST_READ_BATCH) break
       }
     } finally {
@@ -319,7 +319,7 @@ export class LevelStore implements Store {
     const bytes = await this.db.get(logKey(index))
     if (bytes === undefined) return undefined
     const carried = logEntryRequest(bytes)
-    if (carried === undefined || !sameRequest(carried, request)) return undefined
+    if (carried === undefined || compareBytes(carried, request) !== 0) return undefined
     const { term, revision } = rawLogEntry(bytes)
     return { index, term, revision }
   }
@@ -404,12 +404,12 @@ export class LevelStore implements Store {
       for (const k of deletes) batch.del(k)
       // Decided here, in turn with appends: only a row that still points at the entry (the same
       // request may have made a later entry too).
-      for (const e of entries) if (e.request !== undefined && this.requests.get(e.request) === e.index) batch.del(requestKey(e.request))
+      for (const r of this.requests.heldBy(entries)) batch.del(requestKey(r))
       batch.put(STATE_KEY, encodeState(next))
       batch.put(FLOOR_KEY, encodePosition(last))
       await batch.write({ sync: false })
       this.current = next
-      for (const e of entries) if (e.request !== undefined) this.requests.delete(e.request, e.index)
+      this.requests.forget(entries)
       return entries.length === COMPACTION_CHUNK
     })
   }
@@ -605,8 +605,8 @@ export class LevelStore implements Store {
           batch.del(historyKey(m.key, e.revision))
         }
         batch.del(logKey(e.index))
-        if (e.request !== undefined && this.requests.get(e.request) === e.index) batch.del(requestKey(e.request))
       }
+      for (const r of this.requests.heldBy(entries)) batch.del(requestKey(r))
       const restored = new Map<string, StoredRecord | undefined>()
       try {
         for (const [key, now] of latest) {
@@ -633,7 +633,7 @@ export class LevelStore implements Store {
         this.cache.generation++
       }
       this.current = next
-      for (const e of entries) if (e.request !== undefined) this.requests.delete(e.request, e.index)
+      this.requests.forget(entries)
       for (const [key, r] of restored) this.cache.set(key, r)
       this.log?.('truncated the log after %d: undid %d entries back to revision %d', index, entries.length, base.revision)
     })

@@ -9,8 +9,8 @@ import type { Logger } from '@libp2p/logger'
 import { StorageError } from '../errors.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { fromUtf8 } from '../codec/bytes.js'
-import { decodeRecord, encodeLogEntry, encodeRecord, PackedReader, RecordPacker } from './codec.js'
-import { RequestIndex, sameRequest } from './request-index.js'
+import { compareBytes, decodeRecord, encodeLogEntry, encodeRecord, PackedReader, RecordPacker } from './codec.js'
+import { RequestIndex } from './request-index.js'
 import type {
   ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
@@ -167,7 +167,7 @@ export class MemoryStore implements Store {
     this.check()
     const index = this.requests.get(request)
     const e = index === undefined ? undefined : this.log.get(index)
-    if (e?.request === undefined || !sameRequest(e.request, request)) return undefined
+    if (e?.request === undefined || compareBytes(e.request, request) !== 0) return undefined
     return { index: e.index, term: e.term, revision: e.revision }
   }
 
@@ -222,7 +222,7 @@ export class MemoryStore implements Store {
       const e = this.log.get(first)
       if (e === undefined || e.revision >= revision) break
       this.log.delete(first)
-      if (e.request !== undefined) this.requests.delete(e.request, e.index)
+      this.requests.forget([e])
       this.logFloor = { index: e.index, term: e.term, revision: e.revision }
     }
     this.current = { ...this.current, compactedRevision: revision, firstLogIndex: first }
@@ -351,8 +351,8 @@ export class MemoryStore implements Store {
       }
     }
     for (let i = cur.index; i > index; i--) {
-      const request = this.log.get(i)?.request
-      if (request !== undefined) this.requests.delete(request, i)
+      const e = this.log.get(i)
+      if (e !== undefined) this.requests.forget([e])
       this.log.delete(i)
     }
     for (const key of touched) {
