@@ -8,7 +8,7 @@
 import test from 'ava'
 import { Sequencer } from '../src/core/sequencer.js'
 import { requestFingerprint } from '../src/core/request.js'
-import type { SetCommand } from '../src/core/evaluate.js'
+import type { CommandResult, SetCommand } from '../src/core/evaluate.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { OperationFailedError } from '../src/errors.js'
 import type { LogEntry, RequestEntry } from '../src/store/types.js'
@@ -59,6 +59,13 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
 }
 
 const set = (key: string, value: string, extra: Partial<SetCommand> = {}): SetCommand => ({ op: 'set', key, value: enc(value), ...extra })
+
+/** `set k v` as request 'id' with its fingerprint; `submit(seq)` sends it (again). */
+function repeatable (): { c: SetCommand, fp: Uint8Array, submit: (seq: Sequencer) => Promise<CommandResult> } {
+  const c = set('k', 'v')
+  const fp = requestFingerprint('id', c)
+  return { c, fp, submit: async seq => await seq.submit(c, 'id', undefined, fp) }
+}
 
 test('standalone: a repeated request is answered from its entry, not written again', async t => {
   const { store, seq } = await rig({ replicated: false })
@@ -127,31 +134,29 @@ test('a repeat of an entry of this term is confirmed through replication at its 
 test('after a failover: a repeat of an entry of an earlier term writes one barrier in the new term, then answers from the entry', async t => {
   const store = new MemoryStore()
   const old = await rig({ store })
-  const c = set('k', 'v')
-  const fp = requestFingerprint('id', c)
-  await old.seq.submit(c, 'id', undefined, fp) // made in term 1 by the old primary
+  const r = repeatable()
+  await r.submit(old.seq) // made in term 1 by the old primary
   await old.seq.stop()
   // The same log, now led in term 2 (the new primary held the entry).
   const now = await rig({ store })
   now.term.now = 2
-  t.deepEqual(await now.seq.submit(c, 'id', undefined, fp), { ok: true, revision: 1 })
+  t.deepEqual(await r.submit(now.seq), { ok: true, revision: 1 })
   t.is(now.sent.length, 1)
   t.deepEqual(now.sent[0], [{ index: 2, term: 2, revision: 1, mutations: [] }], 'an empty entry: no revision used')
   t.deepEqual(now.confirmed, [], 'the barrier\'s own acknowledgement was the confirmation')
   t.like(store.state, { index: 2, term: 2, revision: 1 })
   // Once the term has an entry, later repeats confirm at it: no second barrier.
-  t.deepEqual(await now.seq.submit(c, 'id', undefined, fp), { ok: true, revision: 1 })
+  t.deepEqual(await r.submit(now.seq), { ok: true, revision: 1 })
   t.is(now.sent.length, 1)
   t.deepEqual(now.confirmed, [2])
 })
 
 test('a repeat whose entry cannot be confirmed fails with OperationFailedError naming its request id, and writes nothing', async t => {
   const { store, seq, confirmFails } = await rig()
-  const c = set('k', 'v')
-  const fp = requestFingerprint('id', c)
-  await seq.submit(c, 'id', undefined, fp)
+  const r = repeatable()
+  await r.submit(seq)
   confirmFails.on = true
-  const err = await t.throwsAsync(seq.submit(c, 'id', undefined, fp), { instanceOf: OperationFailedError })
+  const err = await t.throwsAsync(r.submit(seq), { instanceOf: OperationFailedError })
   t.is(err?.id, 'id')
   t.deepEqual(err?.unconfirmed, ['peer-b'])
   t.is(store.state.index, 1)
@@ -159,11 +164,10 @@ test('a repeat whose entry cannot be confirmed fails with OperationFailedError n
 
 test('a repeat reaching a peer that no longer leads fails, and writes nothing', async t => {
   const { store, seq, term } = await rig()
-  const c = set('k', 'v')
-  const fp = requestFingerprint('id', c)
-  await seq.submit(c, 'id', undefined, fp)
+  const r = repeatable()
+  await r.submit(seq)
   term.now = undefined
-  await t.throwsAsync(seq.submit(c, 'id', undefined, fp), { instanceOf: OperationFailedError })
+  await t.throwsAsync(r.submit(seq), { instanceOf: OperationFailedError })
   t.is(store.state.index, 1)
 })
 

@@ -133,12 +133,20 @@ export async function checkHistory (world: FaultWorld): Promise<string[]> {
   // The final log, by revision and by entry identity.
   const byRevision = new Map<number, NonNullable<typeof canon[number]>>()
   const canonical = new Set<string>()
-  const values = new Set<string>()
+  /** Put value → revision of the first entry of the final log that put it (for 9). */
+  const puts = new Map<string, number>()
+  const twice: string[] = []
   for (const e of canon) {
     if (e === undefined) continue
     canonical.add(`${e.index}:${e.term}`)
     if (e.mutations.length > 0) byRevision.set(e.revision, e)
-    for (const x of e.mutations) if (x.type === 'put') values.add(dec.decode(x.record.value))
+    for (const x of e.mutations) {
+      if (x.type !== 'put') continue
+      const v = dec.decode(x.record.value)
+      const at = puts.get(v)
+      if (at !== undefined && at !== x.record.revision) twice.push(`value ${v} was put twice: at revision ${at} and ${x.record.revision}`)
+      else puts.set(v, x.record.revision)
+    }
   }
 
   // 3. acked writes present at their revision; 4. refused / rejected never written
@@ -194,17 +202,8 @@ export async function checkHistory (world: FaultWorld): Promise<string[]> {
     if ((b.revision ?? 0) <= maxRev) out.push(`write ${b.id} submitted at t=${b.submittedAt} got revision ${String(b.revision)}, not above write ${maxId}'s ${maxRev} acknowledged before`)
   }
 
-  // 9. no write applied twice
-  const puts = new Map<string, number>()
-  for (const e of canon) {
-    for (const x of e?.mutations ?? []) {
-      if (x.type !== 'put') continue
-      const v = dec.decode(x.record.value)
-      const at = puts.get(v)
-      if (at !== undefined && at !== x.record.revision) out.push(`value ${v} was put twice: at revision ${at} and ${x.record.revision}`)
-      else puts.set(v, x.record.revision)
-    }
-  }
+  // 9. no write applied twice (collected with the final log above)
+  out.push(...twice)
 
   // 8. no hung writes
   for (const w of h.writes) {
