@@ -36,13 +36,14 @@ export class WorkerPeer {
   private readonly waiters: Array<{ event: string, resolve: (v: any) => void, reject: (err: Error) => void }> = []
   readonly exited: Promise<void>
 
-  constructor (readonly dataDir: string, bootstrap?: string) {
+  /** `fsync: false` runs the peer without fsync (not as shipped: the limits scenario only). */
+  constructor (readonly dataDir: string, bootstrap?: string, readonly fsync = true) {
     const prof = process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
     // BENCH_NODE_ARGS: extra node flags for every peer process (profiling, V8 tracing).
     const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
     this.child = track(spawn(process.execPath, [...extra, ...prof, ...workerArgs(), dataDir, ...(bootstrap === undefined ? [] : [bootstrap])], {
       stdio: ['pipe', 'pipe', 'ignore'],
-      env: { ...process.env, KVGRID_MDNS: 'off' }
+      env: { ...process.env, KVGRID_MDNS: 'off', BENCH_FSYNC: fsync ? '1' : '0' }
     }))
     const child: ChildProcess = this.child
     child.stdin!.on('error', () => {}) // a killed peer: writes to it fail, the command times out
@@ -105,9 +106,12 @@ export class BenchCluster {
   readonly peers: WorkerPeer[] = []
   private readonly dirs: string[] = []
 
+  /** `fsync: false`: every peer of the cluster runs without fsync (default: on, as shipped). */
+  constructor (private readonly fsync = true) {}
+
   /** Start `n` peers (the first founds, the others bootstrap to it) and wait for n members. */
-  static async start (n: number): Promise<BenchCluster> {
-    const c = new BenchCluster()
+  static async start (n: number, options?: { fsync?: boolean }): Promise<BenchCluster> {
+    const c = new BenchCluster(options?.fsync ?? true)
     try {
       const first = await c.add()
       await until(() => first.status?.role === 'primary', 'the first peer to found the cluster')
@@ -124,7 +128,7 @@ export class BenchCluster {
   async add (bootstrap?: string): Promise<WorkerPeer> {
     const dir = await tempDir()
     this.dirs.push(dir)
-    const p = new WorkerPeer(dir, bootstrap)
+    const p = new WorkerPeer(dir, bootstrap, this.fsync)
     this.peers.push(p)
     return p
   }
@@ -138,7 +142,7 @@ export class BenchCluster {
   /** Start a stopped peer again on its data directory, in a new process. */
   restart (peer: WorkerPeer, bootstrap: string): WorkerPeer {
     if (peer.alive()) throw new Error('bench: restart of a running peer')
-    const p = new WorkerPeer(peer.dataDir, bootstrap)
+    const p = new WorkerPeer(peer.dataDir, bootstrap, peer.fsync)
     this.peers[this.peers.indexOf(peer)] = p
     return p
   }

@@ -1,6 +1,7 @@
 /**
  * One benchmark peer in its own process: a networked peer on 127.0.0.1 (mDNS off, fsync as
- * shipped: on), driven by line commands on stdin, reporting JSON lines on stdout.
+ * shipped: on; `BENCH_FSYNC=0` turns it off, for the harness's `limits` scenario only), driven
+ * by line commands on stdin, reporting JSON lines on stdout.
  *
  *   peer-worker.ts DATA_DIR [BOOTSTRAP_ADDR]
  *

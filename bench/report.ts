@@ -38,7 +38,7 @@ export interface Report {
   versions: Record<string, string>
   runs: number
   quick: boolean
-  /** Durability of every kvgrid figure: fsync on, as shipped. */
+  /** Durability as shipped, of every kvgrid figure but those whose own `fsync` is false: on. */
   fsync: boolean
   /** Skipped scenarios and other remarks, also printed under the table. */
   notes: string[]
@@ -55,6 +55,14 @@ function spreads (runs: Run[], fields: readonly string[]): Record<string, Spread
 }
 
 const errorsOf = (runs: Run[]): number => runs.reduce((a, r) => a + (r.errors ?? 0), 0)
+
+/**
+ * The same acked writes with fsync off on every peer (not as shipped): beside the fsync-on
+ * figure it shows what the disk flushes cost (the `limits` scenario).
+ */
+export function ackedWriteFsyncOff (peers: number, inFlight: number, runs: Run[]): Result {
+  return { name: 'acked-write-fsync-off', peers, inFlight, fsync: false, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
+}
 
 /** Acked writes through the peer API on the primary of `peers` peers, `inFlight` at a time. */
 export function ackedWrite (peers: number, inFlight: number, runs: Run[]): Result {

@@ -14,10 +14,11 @@
  *   --compare        also measure Redis (primary + 2 replicas, SET + WAIT) and a 3-member etcd
  *                    when installed (scripts/install-compare.sh); skipped with a note otherwise
  *   --only LIST      comma-separated subset: acked-write (with local and minRevision reads),
- *                    catch-up, catch-up-missed, failover, standalone, ceiling, compare
+ *                    limits, catch-up, catch-up-missed, failover, standalone, ceiling, compare
  *
  * Scenarios: acked writes with 1, 3 and 5 peers (1 and 64 in flight; 3 peers also at 4, 16 and
- * 128 for the chart; client on the primary); local reads on a secondary; minRevision reads on a
+ * 128 for the chart; client on the primary); what limits the 3-peer figures on one machine (the
+ * same writes on 2 peers, and on 3 peers with fsync off); local reads on a secondary; minRevision reads on a
  * secondary right after each write on the primary; catch-up of a fresh peer joining a cluster
  * holding N keys; catch-up of a secondary restarted after missing N writes while down (SIGKILL);
  * failover (SIGKILL of the primary → first acked write, written through a secondary); and, in
@@ -37,7 +38,7 @@ import type { CompareCluster } from './compare.js'
 import * as R from './report.js'
 import type { Result, Run } from './report.js'
 
-const SCENARIOS = ['acked-write', 'catch-up', 'catch-up-missed', 'failover', 'standalone', 'ceiling', 'compare'] as const
+const SCENARIOS = ['acked-write', 'limits', 'catch-up', 'catch-up-missed', 'failover', 'standalone', 'ceiling', 'compare'] as const
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean' },
@@ -101,6 +102,15 @@ async function scenario (name: typeof SCENARIOS[number], body: () => Promise<voi
 /** Writes per load: enough to last a few seconds at each level, bounded. */
 const writesAt = (inFlight: number): number => inFlight === 1 ? n(3000, 500) : Math.min(n(40_000, 8000), n(2500, 500) * inFlight)
 
+/**
+ * Warm a cluster up, unmeasured: a running peer has its code compiled by the JIT and its
+ * connections and files open; the first few thousand writes of a fresh process do not.
+ */
+async function warmUp (cluster: BenchCluster): Promise<void> {
+  await cluster.primary.run(`load 16 ${n(4000, 1000)} 10000`, 'load')
+  await cluster.primary.run(`load 1 ${n(1000, 200)} 10000`, 'load')
+}
+
 // 1 and 2. Acked writes with 1, 3 and 5 peers; on 3 peers also the chart's levels, local reads on
 // a secondary and minRevision reads on a secondary right after each write on the primary.
 await scenario('acked-write', async () => {
@@ -114,10 +124,7 @@ await scenario('acked-write', async () => {
       log(`acked writes, ${peers} peer(s), in flight ${levels.join('/')}, run ${run + 1}/${runs}`)
       const cluster = await BenchCluster.start(peers)
       try {
-        // Warm up, unmeasured: a running peer has its code compiled by the JIT and its
-        // connections and files open; the first few thousand writes of a fresh process do not.
-        await cluster.primary.run(`load 16 ${n(4000, 1000)} 10000`, 'load')
-        await cluster.primary.run(`load 1 ${n(1000, 200)} 10000`, 'load')
+        await warmUp(cluster)
         let revision = 0
         for (const inFlight of levels) {
           const r = await cluster.primary.run(`load ${inFlight} ${writesAt(inFlight)} 10000`, 'load')
@@ -144,6 +151,29 @@ await scenario('acked-write', async () => {
   }
   if (!quick) for (const [inFlight, rs] of steady) results.push(R.ackedWriteSteady(3, inFlight, rs))
   results.push(R.localRead(reads), R.minRevisionRead(mrReads))
+})
+
+// 1b. What limits the 3-peer figures here, where every peer shares the same two cores and disk:
+// the same writes on 2 peers (one process fewer), and on 3 peers with fsync off on every peer.
+await scenario('limits', async () => {
+  const setups = [
+    { peers: 2, fsync: true, result: R.ackedWrite },
+    { peers: 3, fsync: false, result: R.ackedWriteFsyncOff }
+  ]
+  for (const { peers, fsync, result } of setups) {
+    const byInFlight = new Map<number, Run[]>([[1, []], [64, []]])
+    for (let run = 0; run < runs; run++) {
+      log(`acked writes, ${peers} peers, fsync ${fsync ? 'on' : 'off'}, in flight 1/64, run ${run + 1}/${runs}`)
+      const cluster = await BenchCluster.start(peers, { fsync })
+      try {
+        await warmUp(cluster)
+        for (const [inFlight, rs] of byInFlight) rs.push(await cluster.primary.run(`load ${inFlight} ${writesAt(inFlight)} 10000`, 'load'))
+      } finally {
+        await cluster.close()
+      }
+    }
+    for (const [inFlight, rs] of byInFlight) results.push(result(peers, inFlight, rs))
+  }
 })
 
 // 3a. Catch-up: a fresh peer joins a one-peer cluster holding `keys` keys; time until it is a member.

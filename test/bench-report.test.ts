@@ -22,6 +22,8 @@ function fakeReport (): R.Report {
     ...[1, 4, 16, 64, 128].map(f => R.ackedWrite(3, f, writes(f))),
     R.ackedWrite(1, 1, writes(0.2)),
     R.ackedWriteSteady(3, 64, writes(5)),
+    R.ackedWrite(2, 1, writes(0.4)),
+    R.ackedWriteFsyncOff(3, 1, writes(0.3)),
     R.localRead([{ opsPerSec: 300_000 }, { opsPerSec: 310_000 }, { opsPerSec: 290_000 }]),
     R.minRevisionRead([{ ops: 500, errors: 0, stale: 0, opsPerSec: 450, p50Ms: 0.05, p99Ms: 0.4, roundTripP50Ms: 0.2, roundTripP99Ms: 0.9 }]),
     R.catchUp(100_000, [5.1, 4.4, 5.5]),
@@ -57,6 +59,9 @@ test('the JSON report has the shape issue 6 specifies: machine, versions and res
   t.is(w.errors, 1)
 
   t.like(find('acked-write-steady'), { peers: 3, inFlight: 64, retainRevisions: 100000, opsPerSec: { median: 450 } })
+  t.like(find('acked-write', { peers: 2 }), { inFlight: 1, fsync: true, p50Ms: { median: 0.4 } })
+  t.like(find('acked-write-fsync-off'), { peers: 3, inFlight: 1, fsync: false, p50Ms: { median: 0.3 } })
+  t.true(report.fsync, 'as shipped: on (a result that differs says so itself)')
   t.like(find('catch-up'), { keys: 100000, seconds: { median: 5.1, min: 4.4, max: 5.5 } })
   t.like(find('catch-up-missed'), { missed: 10000, seconds: { median: 2.0, min: 1.9, max: 2.1 }, startSeconds: { median: 1.2 } })
   t.like(find('failover'), { seconds: { median: 2.4, min: 2.0, max: 2.5 }, runsWithoutAck: 0 })
@@ -96,13 +101,15 @@ test('the table has one row per result, the spread as median (min–max), and th
   t.true(table.includes('note: compare-etcd skipped'))
   t.true(table.includes('ceiling-libp2p-rtt (52.0 µs CPU each)'))
   t.true(table.includes('acked-write-steady (past 100 000 revisions, compacting)'))
-  t.is(lines.filter(l => l.startsWith('acked-write ')).length, 6)
+  t.is(lines.filter(l => l.startsWith('acked-write ')).length, 7)
+  t.is(lines.filter(l => l.startsWith('acked-write-fsync-off ')).length, 1)
 })
 
 test('the chart plots p50, p99 and writes/s of the 3-peer acked writes against in flight, as standalone SVG', t => {
   const report = fakeReport()
   const points = R.chartPoints(report.results, 3)
   t.deepEqual(points.map(p => p.inFlight), [1, 4, 16, 64, 128])
+  t.is(points[0].p50Ms.median, 1, 'the fsync-on writes of 3 peers, not the fsync-off or 2-peer ones')
   const svg = R.latencyChartSvg(points, { subtitle: 'a <fake> machine' })
   t.true(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'))
   t.true(svg.trimEnd().endsWith('</svg>'))
