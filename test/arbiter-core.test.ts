@@ -125,6 +125,41 @@ test('a pre-vote round does not bump the term; a majority of pre-votes starts th
   t.true(sent(r2, 'request-vote').every(m => m.msg.type === 'request-vote' && !m.msg.pre))
 })
 
+test('a peer whose store is mid snapshot install reports an empty log, becomes no candidate (pre-votes still go out) nor takes office on votes gathered before, and stands again once it is done', t => {
+  const c = core('a', { log: { term: 5, index: 10 } })
+  c.tick(2500) // pre-vote with its log
+  t.true(sent(c.takeReady(), 'request-vote').every(m => m.msg.type === 'request-vote' && m.msg.log.index === 10))
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: true }, 2501)
+  c.takeReady()
+  t.is(c.role, 'candidate')
+  // The install begins (the store is cleared) before the real votes arrive.
+  c.setInstalling(true)
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: false }, 2502)
+  c.step('c', { type: 'vote-reply', term: 6, granted: true, pre: false }, 2503)
+  t.not(c.role, 'primary', 'a majority of votes, but no data: no office')
+  c.takeReady()
+  // Pre-votes still go out (how a peer removed while away learns it), with the empty log; even
+  // granted, they start no candidacy.
+  c.tick(10_000)
+  const pre = sent(c.takeReady(), 'request-vote')
+  t.true(pre.length > 0 && pre.every(m => m.msg.type === 'request-vote' && m.msg.pre && m.msg.log.index === 0 && m.msg.log.term === 0))
+  c.step('b', { type: 'vote-reply', term: 7, granted: true, pre: true }, 10_001)
+  t.deepEqual(sent(c.takeReady(), 'request-vote').filter(m => m.msg.type === 'request-vote' && !m.msg.pre), [], 'no candidacy while installing')
+  t.is(c.term, 6)
+  c.step('b', { type: 'timeout-now', term: 6 }, 10_002)
+  t.is(c.term, 6, 'not even when handed the role')
+  // As a voter it compares an empty log: any candidate is at least as up to date.
+  c.step('b', vote(7, { log: { term: 1, index: 1 } }), 10_003)
+  t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: true, term: 7 })
+  // Installed: it reports the new position and may stand again.
+  c.setInstalling(false)
+  c.setLogPosition({ term: 6, index: 20 })
+  c.tick(20_000)
+  const r = c.takeReady()
+  t.true(sent(r, 'request-vote').length > 0)
+  t.true(sent(r, 'request-vote').every(m => m.msg.type === 'request-vote' && m.msg.log.index === 20 && m.msg.log.term === 6))
+})
+
 test('a non-member never starts an election', t => {
   const c = core('z', { state: state() })
   c.tick(100_000)

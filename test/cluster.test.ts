@@ -142,6 +142,31 @@ test('a write repeated with its request id after a failover is answered from the
   await waitFor(() => rest.every(p => p.status().revision === 4), 'both survivors at revision 4', 10_000)
 })
 
+test('peers that caught up by snapshot answer repeats of writes older than their log: the snapshot brought the request rows', async t => {
+  const first = await peer(t, { retainRevisions: 50 })
+  await first.ready({ signal: AbortSignal.timeout(20_000) })
+  // Past retainRevisions + COMPACTION_SLACK: the founder compacts its log's start away, so a
+  // fresh peer gets a snapshot, not the log.
+  for (let i = 0; i < 1100; i += 50) await Promise.all(Array.from({ length: 50 }, async (_, k) => first.set(`f${(i + k) % 100}`, 'x')))
+  await waitFor(() => first.status().compactedRevision > 1, 'the founder to compact', 10_000)
+  const created = await first.set('k', 'v', { id: 'create-k', ifNotExists: true })
+  const deleted = await first.delete('f0', { id: 'delete-f0' })
+  t.true(created.ok && deleted.ok)
+  const rest = await Promise.all([0, 1].map(async () => peer(t, { bootstrap: first.multiaddrs, retainRevisions: 50 })))
+  await waitFor(() => [first, ...rest].every(p => p.status().members.length === 3), 'three members', 20_000)
+  for (const p of rest) t.true(p.status().compactedRevision > 1, 'caught up by snapshot (its log starts after it)')
+  await first.stop()
+  await waitFor(() => primaries(rest).length === 1 && rest.every(p => p.status().primary === primaries(rest)[0].status().peerId), 'a new primary both survivors follow', 10_000)
+  const revision = rest[0].status().revision
+  // Evaluated again, the conditional create and the delete would answer ok: false.
+  for (const p of rest) {
+    t.deepEqual(await p.set('k', 'v', { id: 'create-k', ifNotExists: true }), created)
+    t.deepEqual(await p.delete('f0', { id: 'delete-f0' }), deleted)
+  }
+  await waitFor(() => rest.every(p => p.status().revision === revision), 'no new revision', 10_000)
+  t.is(rest[0].status().revision, revision)
+})
+
 test('ready() rejects with AbortError when its signal aborts; writes before a primary is known fail typed', async t => {
   // A peer whose only seed is unreachable waits instead of founding.
   const p = await peer(t, { bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'] })

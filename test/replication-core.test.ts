@@ -10,7 +10,7 @@ import type { ReplicaEffects } from '../src/replication/replica.js'
 import { AckTracker, REANNOUNCE_MS } from '../src/replication/ack-tracker.js'
 import { decodeMessage, encodeMessage } from '../src/replication/codec.js'
 import { answerNeed, DELTA_APPEND_ENTRIES, needAnswer, sendDelta, sendSnapshot, SnapshotSends } from '../src/replication/serve.js'
-import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS } from '../src/replication/constants.js'
+import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_RECORDS, SNAPSHOT_CHUNK_REQUESTS } from '../src/replication/constants.js'
 import type { AppendMessage, ReplicationMessage } from '../src/replication/types.js'
 import { plan } from '../src/core/evaluate.js'
 import { MemoryStore } from '../src/store/memory-store.js'
@@ -267,8 +267,37 @@ test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a
   await sendSnapshot(store, 1, m => { snap.push(m) }, () => true)
   const chunks = snap.filter(m => m.type === 'snapshot-chunk')
   t.is(chunks.length, Math.ceil((n + 1) / SNAPSHOT_CHUNK_RECORDS))
-  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1 })
+  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1, requests: 0 })
   for (const c of chunks) t.true(decodeMessage(encodeMessage(c)).ok)
+})
+
+test('a snapshot carries the requests of the log after its records, in messages of at most SNAPSHOT_CHUNK_REQUESTS rows, counted in its end', async t => {
+  const store = new MemoryStore()
+  await store.open()
+  const fp = (i: number): Uint8Array => { const b = new Uint8Array(16); new DataView(b.buffer).setUint32(0, i); return b }
+  const n = SNAPSHOT_CHUNK_REQUESTS + 10
+  for (let i = 1; i <= n; i += 1000) {
+    await store.append(Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => {
+      const index = i + k
+      // Every entry but every tenth carries a request.
+      const e: LogEntry = { index, term: 2, revision: index, mutations: [{ type: 'put', key: `key${index % 50}`, existed: index > 50, record: { value: enc('v'), revision: index, createRevision: index, version: 1 } }] }
+      if (index % 10 !== 0) e.request = fp(index)
+      return e
+    }))
+  }
+  const snap: ReplicationMessage[] = []
+  await sendSnapshot(store, 3, m => { snap.push(m) }, () => true)
+  const types = snap.map(m => m.type)
+  const firstRows = types.indexOf('snapshot-requests')
+  t.true(firstRows > types.lastIndexOf('snapshot-chunk'), 'after the records')
+  const rows = snap.flatMap(m => m.type === 'snapshot-requests' ? [m.rows] : [])
+  t.true(rows.every(r => r.length <= SNAPSHOT_CHUNK_REQUESTS))
+  const all = rows.flat()
+  const expected = Array.from({ length: n }, (_, i) => i + 1).filter(i => i % 10 !== 0)
+  t.deepEqual(all.map(r => r.index).sort((a, b) => a - b), expected)
+  for (const r of all) t.deepEqual(r, { request: fp(r.index), index: r.index, term: 2, revision: r.index })
+  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 3, count: 50, requests: expected.length })
+  for (const m of snap.filter(m => m.type === 'snapshot-requests')) t.deepEqual(decodeMessage(encodeMessage(m)), { ok: true, msg: m })
 })
 
 test('a Need arriving while a snapshot to that peer is being sent is answered after it, unless its answer would be another snapshot', async t => {
@@ -427,9 +456,13 @@ test('replication frames round-trip, and malformed ones give a verdict instead o
     { type: 'need', term: 2, from: 7, snapshot: true },
     { type: 'snapshot-begin', term: 2, index: 100, entryTerm: 2, revision: 90, keys: 5 },
     { type: 'snapshot-chunk', term: 2, records: packed([['a', { value: enc('x'), revision: 3, createRevision: 1, version: 2, expiresAt: 99 }], ['b', { value: enc('y'), revision: 4, createRevision: 4, version: 1 }]]) },
-    { type: 'snapshot-end', term: 2, count: 5 }
+    { type: 'snapshot-requests', term: 2, rows: [{ request: new Uint8Array(16).fill(7), index: 99, term: 2, revision: 89 }, { request: new Uint8Array(16).fill(200), index: 3, term: 1, revision: 3 }] },
+    { type: 'snapshot-end', term: 2, count: 5, requests: 2 }
   ]
   for (const m of msgs) t.deepEqual(decodeMessage(encodeMessage(m)), { ok: true, msg: m })
+  const rows = encodeMessage(msgs[5])
+  for (let n = 0; n < rows.length; n++) t.false(decodeMessage(rows.subarray(0, n)).ok, `request rows cut at ${n}`)
+  t.false(decodeMessage(encodeMessage({ type: 'snapshot-requests', term: 2, rows: [{ request: new Uint8Array(16), index: 0, term: 1, revision: 1 }] })).ok, 'a row naming no entry')
   const good = encodeMessage(msgs[0])
   for (let n = 0; n < good.length; n++) t.false(decodeMessage(good.subarray(0, n)).ok)
   // Entries that do not follow prevIndex are refused.

@@ -1,14 +1,16 @@
 /**
  * Request fingerprints in the log (Store.findRequest), against both stores: an entry made by a
  * repeatable request is found by its fingerprint while the log holds it, and not once it is
- * compacted away, truncated, replaced by an installed snapshot — and, for the LevelDB store,
- * still after a reopen.
+ * compacted away or truncated — and, for the LevelDB store, still after a reopen. A snapshot
+ * carries the sender's requests (StoreSnapshot.requests); the receiver answers from those rows
+ * until compaction passes their revision.
  */
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { join } from 'node:path'
 import { LevelStore, MemoryStore } from '../src/store/index.js'
-import type { LogEntry, Store } from '../src/store/index.js'
+import type { LogEntry, RequestRow, Store, StoredRecord } from '../src/store/index.js'
+import { StorageError } from '../src/errors.js'
 import { requestFingerprint } from '../src/core/request.js'
 import { tempDir } from './helpers/tmp.js'
 
@@ -92,25 +94,124 @@ for (const kind of kinds) {
     for (let i = 3; i < 6; i++) t.deepEqual(await s.findRequest(fp(`r${i}`)), { index: i + 1, term: 1, revision: i + 1 }, `r${i} kept`)
   })
 
-  test(name('an installed snapshot replaces the requests with none'), async t => {
+  test(name('an installed snapshot brings the sender\'s requests: found below the new log floor until compaction passes their revision, and passed on in the next snapshot'), async t => {
     const src = await open(t, kind)
     const dst = await open(t, kind)
+    const third = await open(t, kind)
     await dst.append([put(dst, 'old', fp('before'))])
-    await src.append([put(src, 'a', fp('src'))])
-    await src.append([put(src, 'b')])
-    const snap = src.snapshot()
-    await dst.beginInstall(snap.state)
-    const rows: Array<[string, any]> = []
-    for await (const row of snap.records()) rows.push(row)
-    await dst.installChunk(rows)
-    await dst.finishInstall()
-    await snap.close()
-    t.is(await dst.findRequest(fp('before')), undefined)
-    t.is(await dst.findRequest(fp('src')), undefined, 'a snapshot carries records, not the log')
-    await dst.append([put(dst, 'c', fp('after'))])
-    t.deepEqual(await dst.findRequest(fp('after')), { index: 3, term: 1, revision: 3 })
+    await src.append([put(src, 'a', fp('gone'))])
+    await src.append([put(src, 'b', fp('src'), 2)])
+    await src.append([put(src, 'c', undefined, 2)])
+    await src.compact(2) // entry 1 (and its request) leaves the sender's log
+    t.is(await src.findRequest(fp('gone')), undefined)
+    await copySnapshot(src, dst)
+    t.like(dst.state, { index: 3, revision: 3, firstLogIndex: 4 })
+    t.is(await dst.findRequest(fp('before')), undefined, 'its own log was replaced')
+    t.is(await dst.findRequest(fp('gone')), undefined, 'the sender had dropped it')
+    t.deepEqual(await dst.findRequest(fp('src')), { index: 2, term: 2, revision: 2 }, 'below the log floor, from the row')
+    await dst.append([put(dst, 'd', fp('after'), 3)])
+    await dst.append([put(dst, 'e', undefined, 3)])
+    t.deepEqual(await dst.findRequest(fp('after')), { index: 4, term: 3, revision: 4 })
+    // The next snapshot passes both on: the row below the floor and the log's.
+    await copySnapshot(dst, third)
+    t.deepEqual(await third.findRequest(fp('src')), { index: 2, term: 2, revision: 2 })
+    t.deepEqual(await third.findRequest(fp('after')), { index: 4, term: 3, revision: 4 })
+    // Compaction drops a row below the floor once it passes the row's revision, as the sender's
+    // did; the install set the compacted revision to the snapshot's (3), so the first one that
+    // does anything passes every row the snapshot brought.
+    await dst.compact(3)
+    t.deepEqual(await dst.findRequest(fp('src')), { index: 2, term: 2, revision: 2 }, 'not past the snapshot: nothing to do')
+    await dst.compact(4)
+    t.is(await dst.findRequest(fp('src')), undefined)
+    t.deepEqual(await dst.findRequest(fp('after')), { index: 4, term: 3, revision: 4 })
+    t.deepEqual(await rowsOf(dst), [{ request: fp('after'), index: 4, term: 3, revision: 4 }])
+  })
+
+  test(name('request rows beyond the snapshot, malformed, or outside an install are refused with nothing of the call written'), async t => {
+    const s = await open(t, kind)
+    await t.throwsAsync(s.installRequests([{ request: fp('x'), index: 1, term: 1, revision: 1 }]), { instanceOf: StorageError })
+    await s.beginInstall({ index: 10, term: 3, revision: 8 })
+    const good: RequestRow = { request: fp('ok'), index: 10, term: 3, revision: 8 }
+    for (const bad of [
+      { request: fp('b'), index: 11, term: 3, revision: 8 },
+      { request: fp('b'), index: 10, term: 4, revision: 8 },
+      { request: fp('b'), index: 10, term: 3, revision: 9 },
+      { request: fp('b'), index: 0, term: 3, revision: 8 },
+      { request: fp('b').subarray(1), index: 5, term: 3, revision: 5 }
+    ]) {
+      await t.throwsAsync(s.installRequests([good, bad]), { instanceOf: StorageError }, JSON.stringify({ ...bad, request: bad.request.length }))
+    }
+    await s.installRequests([])
+    await s.finishInstall()
+    t.is(await s.findRequest(fp('ok')), undefined, 'the good row of a refused call was not written either')
+    t.deepEqual(await rowsOf(s), [])
   })
 }
+
+/** Install a snapshot of `src` into `dst`, records and request rows, as replication does. */
+async function copySnapshot (src: Store, dst: Store): Promise<void> {
+  const snap = src.snapshot()
+  try {
+    await dst.beginInstall(snap.state)
+    const records: Array<[string, StoredRecord]> = []
+    for await (const r of snap.records()) records.push(r)
+    await dst.installChunk(records)
+    for await (const rows of snap.requests(1)) await dst.installRequests(rows)
+    await dst.finishInstall()
+  } finally {
+    await snap.close()
+  }
+}
+
+/** The request rows a snapshot of `s` carries, by index. */
+async function rowsOf (s: Store): Promise<RequestRow[]> {
+  const snap = s.snapshot()
+  try {
+    const out: RequestRow[] = []
+    for await (const rows of snap.requests(2)) out.push(...rows)
+    return out.map(r => ({ ...r, request: Uint8Array.from(r.request) })).sort((a, b) => a.index - b.index)
+  } finally {
+    await snap.close()
+  }
+}
+
+test('level store: request rows a snapshot brought survive a reopen, compacted ones stay gone; an interrupted install leaves none', async t => {
+  const dir = await tempDir(t)
+  const src = new LevelStore({ location: join(dir, 'src') })
+  await src.open()
+  t.teardown(async () => { await src.close() })
+  for (let i = 0; i < 4; i++) await src.append([put(src, `k${i}`, fp(`r${i}`))])
+  let s = new LevelStore({ location: join(dir, 'db') })
+  await s.open()
+  await src.compact(2) // r0 leaves the sender's log
+  await copySnapshot(src, s)
+  await s.append([put(s, 'x', fp('x'), 2)])
+  await s.append([put(s, 'y', undefined, 2)])
+  const reopen = async (): Promise<void> => {
+    await s.close()
+    s = new LevelStore({ location: join(dir, 'db') })
+    await s.open()
+  }
+  await reopen()
+  t.is(await s.findRequest(fp('r0')), undefined)
+  for (let i = 1; i < 4; i++) t.deepEqual(await s.findRequest(fp(`r${i}`)), { index: i + 1, term: 1, revision: i + 1 }, `r${i} from its row`)
+  t.deepEqual(await s.findRequest(fp('x')), { index: 5, term: 2, revision: 5 })
+  await s.compact(5) // past the snapshot's revision (4): every row it brought goes
+  await reopen()
+  for (let i = 1; i < 4; i++) t.is(await s.findRequest(fp(`r${i}`)), undefined, `r${i} compacted`)
+  t.deepEqual(await s.findRequest(fp('x')), { index: 5, term: 2, revision: 5 })
+  t.deepEqual((await rowsOf(s)).map(r => r.index), [5])
+  // An install cut short after its request rows: reopened, the store starts from scratch, rows and all.
+  await s.beginInstall(src.state)
+  await s.installRequests([{ request: fp('r3'), index: 4, term: 1, revision: 4 }])
+  await s.close()
+  s = new LevelStore({ location: join(dir, 'db') })
+  await s.open()
+  t.teardown(async () => { await s.close() })
+  t.is(s.state.index, 0)
+  t.is(await s.findRequest(fp('r3')), undefined)
+  t.deepEqual(await rowsOf(s), [])
+})
 
 test('level store: the request index survives a reopen, and compaction and truncation keep its rows exact', async t => {
   const location = join(await tempDir(t), 'db')

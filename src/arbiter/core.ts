@@ -113,6 +113,8 @@ export class ArbiterCore {
   private currentRole: Role
   private currentPrimary: string | undefined
   private logPos: LogPosition = { term: 0, index: 0 }
+  /** A snapshot install is in progress ({@link setInstalling}). */
+  private installing = false
   private readonly startedAt: number
   /** Last heartbeat / membership / join acceptance from the current primary. */
   private lastHeardPrimary = -Infinity
@@ -271,6 +273,20 @@ export class ArbiterCore {
   setLogPosition (pos: LogPosition): void {
     if (!isPosition(pos)) throw new InvalidArgumentError('log position must be { term, index } of non-negative safe integers')
     this.logPos = { term: pos.term, index: pos.index }
+  }
+
+  /**
+   * A snapshot install began (true) or finished (false). Meanwhile the store is cleared and
+   * partial: the peer reports an empty log position (in votes, joins and heartbeat acks), does not
+   * become a candidate and does not take office on votes it gathered before the install began —
+   * a primary takes no snapshot, so a peer that won mid-install would hold every write of the
+   * cluster back for good. It still runs pre-vote rounds, which change nothing but are how a peer
+   * removed while away learns its removal (and then joins again). After the install the shell
+   * reports the new position.
+   */
+  setInstalling (on: boolean): void {
+    this.installing = on
+    if (on) this.logPos = { term: 0, index: 0 }
   }
 
   /**
@@ -959,6 +975,10 @@ export class ArbiterCore {
   }
 
   private startElection (now: number): void {
+    if (this.installing) {
+      this.preVoting = false
+      return
+    }
     this.currentTerm += 1
     this.votedFor = this.self
     this.dirty = true
@@ -995,7 +1015,7 @@ export class ArbiterCore {
   }
 
   private countVotes (now: number): void {
-    if (this.currentRole === 'candidate' && this.counted(this.votes) >= majority(this.members.length)) this.becomePrimary(now)
+    if (this.currentRole === 'candidate' && !this.installing && this.counted(this.votes) >= majority(this.members.length)) this.becomePrimary(now)
   }
 
   private heardLivePrimary (now: number): boolean {

@@ -163,6 +163,11 @@ export class ArbiterShell {
     this.core?.setLogPosition(pos)
   }
 
+  /** A snapshot install began or finished (see ArbiterCore.setInstalling). */
+  setInstalling (on: boolean): void {
+    this.core?.setInstalling(on)
+  }
+
   /** The core's view of the cluster; undefined before start or after a persistence failure. */
   status (): ArbiterStatus | undefined {
     if (this.failure !== undefined) return undefined

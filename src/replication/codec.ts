@@ -7,7 +7,9 @@
  *   3 need           varint term · varint from · u8 snapshot(0|1)
  *   4 snapshot-begin varint term · varint index · varint entryTerm · varint revision · varint keys
  *   5 snapshot-chunk varint term · varint n · n × (string key · bytes record)   (PackedRecords)
- *   6 snapshot-end   varint term · varint count
+ *   6 snapshot-end   varint term · varint count · varint requests
+ *   7 snapshot-requests varint term · varint n · n × (16 bytes fingerprint · varint index · varint
+ *                    entry term · varint revision)
  *
  * Log entries and records use the store's encodings (store/codec.ts); a snapshot chunk's body is
  * the store's PackedRecords as is, and an append copies each entry's known encoding (for a delta
@@ -18,7 +20,8 @@
  */
 import { DecodeError, Reader, Writer, varintLength } from '../codec/bytes.js'
 import { MAX_KEY_BYTES } from '../constants.js'
-import { checkPacked, decodeLogEntry, encodeLogEntry } from '../store/codec.js'
+import { checkPacked, decodeLogEntry, encodeLogEntry, REQUEST_BYTES } from '../store/codec.js'
+import type { RequestRow } from '../store/types.js'
 import type { ReplicationMessage } from './types.js'
 
 const T_APPEND = 1
@@ -27,6 +30,7 @@ const T_NEED = 3
 const T_SNAP_BEGIN = 4
 const T_SNAP_CHUNK = 5
 const T_SNAP_END = 6
+const T_SNAP_REQUESTS = 7
 
 /**
  * Encode an append from its header and its entries' encodings (store/codec.ts), copying each into
@@ -52,6 +56,13 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
     return new Writer(1 + varintLength(m.term) + varintLength(count) + bytes.length)
       .u8(T_SNAP_CHUNK).varint(m.term).varint(count).raw(bytes).finish()
   }
+  if (m.type === 'snapshot-requests') {
+    let size = 1 + varintLength(m.term) + varintLength(m.rows.length)
+    for (const r of m.rows) size += REQUEST_BYTES + varintLength(r.index) + varintLength(r.term) + varintLength(r.revision)
+    const w = new Writer(size).u8(T_SNAP_REQUESTS).varint(m.term).varint(m.rows.length)
+    for (const r of m.rows) w.raw(r.request).varint(r.index).varint(r.term).varint(r.revision)
+    return w.finish()
+  }
   const w = new Writer(64)
   switch (m.type) {
     case 'ack':
@@ -64,7 +75,7 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
       w.u8(T_SNAP_BEGIN).varint(m.term).varint(m.index).varint(m.entryTerm).varint(m.revision).varint(m.keys)
       break
     case 'snapshot-end':
-      w.u8(T_SNAP_END).varint(m.term).varint(m.count)
+      w.u8(T_SNAP_END).varint(m.term).varint(m.count).varint(m.requests)
       break
   }
   return w.finish()
@@ -125,8 +136,25 @@ function decode (bytes: Uint8Array): ReplicationMessage {
       msg = { type: 'snapshot-chunk', term, records }
       break
     }
+    case T_SNAP_REQUESTS: {
+      const term = r.varint()
+      const n = r.varint()
+      if (n * (REQUEST_BYTES + 3) > r.remaining) throw new DecodeError(`request row count ${n} exceeds the frame`)
+      const rows: RequestRow[] = []
+      for (let i = 0; i < n; i++) {
+        // Copied out of the transport's buffer: the store keeps the fingerprints.
+        const request = r.raw(REQUEST_BYTES).slice()
+        const index = r.varint()
+        const entryTerm = r.varint()
+        const revision = r.varint()
+        if (index < 1 || entryTerm < 1 || revision < 1) throw new DecodeError(`request row ${i} names no entry`)
+        rows.push({ request, index, term: entryTerm, revision })
+      }
+      msg = { type: 'snapshot-requests', term, rows }
+      break
+    }
     case T_SNAP_END:
-      msg = { type: 'snapshot-end', term: r.varint(), count: r.varint() }
+      msg = { type: 'snapshot-end', term: r.varint(), count: r.varint(), requests: r.varint() }
       break
     default:
       throw new DecodeError(`unknown replication message type ${type}`)

@@ -44,6 +44,12 @@ export const SNAPSHOT_CHUNK_RECORDS = 2048
  */
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
 
+/**
+ * Most request rows per snapshot-requests message (16-byte fingerprint and three varints each:
+ * at most 176 KiB, usually ≈ 100 KiB).
+ */
+export const SNAPSHOT_CHUNK_REQUESTS = 4096
+
 /** Largest replication frame accepted (a single 64 MiB value plus headers). */
 export const MAX_FRAME_BYTES = 72 * 1024 * 1024
 

@@ -6,7 +6,7 @@
  */
 import { storedLogEntry } from '../store/codec.js'
 import type { RawLogEntry, Store } from '../store/types.js'
-import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_RECORDS } from './constants.js'
+import { FRESH_DELTA_MAX_ENTRIES, MAX_BATCH_BYTES, SNAPSHOT_CHUNK_BYTES, SNAPSHOT_CHUNK_RECORDS, SNAPSHOT_CHUNK_REQUESTS } from './constants.js'
 import type { AppendMessage, ReplicationMessage } from './types.js'
 
 /** Most bytes of entries in one gossip message; beyond it the pending window starts over. */
@@ -85,7 +85,9 @@ export function upToDate (store: Store, term: number): AppendMessage {
 /**
  * Stream a point-in-time snapshot of `store`: snapshot-begin, chunks of at most
  * SNAPSHOT_CHUNK_RECORDS records and about SNAPSHOT_CHUNK_BYTES bytes in key order (packed rows
- * copied from the store, never decoded), snapshot-end with the count. Chunks are sent as they
+ * copied from the store, never decoded), the request rows as of the same instant (at most
+ * SNAPSHOT_CHUNK_REQUESTS per message: the replica, whose log starts after the snapshot, still
+ * recognises repeats of the writes in it), snapshot-end with both counts. Chunks are sent as they
  * are read, without waiting for the receiver (the transport's queue paces them). Stops (without
  * an end) once `leading()` turns false; errors are thrown after the snapshot is closed.
  */
@@ -100,7 +102,13 @@ export async function sendSnapshot (store: Store, term: number, send: (m: Replic
       count += records.count
       if (!leading()) return
     }
-    send({ type: 'snapshot-end', term, count })
+    let requests = 0
+    for await (const rows of snap.requests(SNAPSHOT_CHUNK_REQUESTS)) {
+      send({ type: 'snapshot-requests', term, rows })
+      requests += rows.length
+      if (!leading()) return
+    }
+    send({ type: 'snapshot-end', term, count, requests })
   } finally {
     await snap.close()
   }

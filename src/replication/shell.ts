@@ -66,6 +66,12 @@ export interface ReplicationInit {
   onApplied: (entries: LogEntry[]) => void
   /** Called after a snapshot was installed. */
   onInstalled: () => void
+  /**
+   * A snapshot install is about to begin (true: the store is cleared next, its position is no
+   * longer the data's), or did not begin after all (false: the store is as it was). Its end is
+   * `onInstalled`. The arbiter must not let a peer whose store is mid-install stand for primary.
+   */
+  onInstalling?: (on: boolean) => void
   onProgress?: (p: CatchUpProgress) => void
   /**
    * The replica became caught up with `primary`: the primary said where its log ends (an empty
@@ -96,6 +102,8 @@ interface Receiving {
   revision: number
   keys: number
   count: number
+  /** Request rows installed so far. */
+  requests: number
   lastChunkAt: number
   chain: Promise<void>
   failed: boolean
@@ -347,6 +355,7 @@ export class Replication {
         break
       case 'snapshot-begin':
       case 'snapshot-chunk':
+      case 'snapshot-requests':
       case 'snapshot-end':
         if (this.tracker === undefined && from === this.leader) this.receiveSnapshot(from, msg)
         break
@@ -494,7 +503,7 @@ export class Replication {
         // Not asked for and not ahead: ignore.
         return
       }
-      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
+      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, requests: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
       this.receiving = r
       r.chain = this.installChain.then(async () => {
         // Wait for every persist handed out so far (also ones queued meanwhile): the replica's
@@ -510,7 +519,13 @@ export class Replication {
           if (this.receiving === r) this.receiving = undefined
           return
         }
-        await this.init.store.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+        this.init.onInstalling?.(true)
+        try {
+          await this.init.store.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+        } catch (err) {
+          if (!this.init.store.installing) this.init.onInstalling?.(false)
+          throw err
+        }
       }).catch(err => { r.failed = true; this.log.error('snapshot install failed to begin: %e', err) })
       this.installChain = r.chain
       this.init.onProgress?.({ phase: 'snapshot', done: 0, total: msg.keys })
@@ -519,21 +534,33 @@ export class Replication {
     const r = this.receiving
     if (r === undefined || r.from !== from) return
     r.lastChunkAt = now
+    /** The next install step of this transfer, after every earlier one; skipped once one failed. */
+    const step = (what: string, install: () => Promise<void>): void => {
+      r.chain = r.chain.then(async () => { if (!r.failed) await install() })
+        .catch(err => { r.failed = true; this.log.error('snapshot %s failed: %e', what, err) })
+      this.installChain = r.chain
+    }
     if (msg.type === 'snapshot-chunk') {
       const records = msg.records
-      r.chain = r.chain.then(async () => {
-        if (r.failed) return
+      step('chunk', async () => {
         await this.init.store.installPacked(records)
         r.count += records.count
         this.init.onProgress?.({ phase: 'snapshot', done: r.count, total: r.keys })
-      }).catch(err => { r.failed = true; this.log.error('snapshot chunk failed: %e', err) })
-      this.installChain = r.chain
+      })
+      return
+    }
+    if (msg.type === 'snapshot-requests') {
+      const rows = msg.rows
+      step('request rows', async () => {
+        await this.init.store.installRequests(rows)
+        r.requests += rows.length
+      })
       return
     }
     if (msg.type === 'snapshot-end') {
       r.chain = r.chain.then(async () => {
         if (r.skipped === true) return
-        if (r.failed || r.count !== msg.count) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records`)
+        if (r.failed || r.count !== msg.count || r.requests !== msg.requests) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records, ${r.requests} of ${msg.requests} request rows`)
         await this.init.store.finishInstall()
         // A newer transfer may have begun meanwhile: only this one's state is cleared.
         if (this.receiving === r) this.receiving = undefined

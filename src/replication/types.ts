@@ -1,7 +1,7 @@
 /**
  * Replication messages. Entries are the store's physical log entries (see store/types.ts).
  */
-import type { LogEntry, PackedRecords } from '../store/types.js'
+import type { LogEntry, PackedRecords, RequestRow } from '../store/types.js'
 
 /** Ordered entries from the primary: the entry before them is (prevIndex, prevTerm). */
 export interface AppendMessage {
@@ -52,13 +52,26 @@ export interface SnapshotChunkMessage {
   records: PackedRecords
 }
 
+/**
+ * Request rows of the snapshot (after its records): the requests the primary answers repeats of,
+ * each with its entry's position, so the replica does too once its log starts after them.
+ */
+export interface SnapshotRequestsMessage {
+  type: 'snapshot-requests'
+  term: number
+  rows: RequestRow[]
+}
+
 /** The snapshot is complete. */
 export interface SnapshotEndMessage {
   type: 'snapshot-end'
   term: number
   /** Records sent in total (the receiver checks it). */
   count: number
+  /** Request rows sent in total (the receiver checks it). */
+  requests: number
 }
 
 /** Every replication message. */
-export type ReplicationMessage = AppendMessage | AckMessage | NeedMessage | SnapshotBeginMessage | SnapshotChunkMessage | SnapshotEndMessage
+export type ReplicationMessage = AppendMessage | AckMessage | NeedMessage | SnapshotBeginMessage | SnapshotChunkMessage |
+  SnapshotRequestsMessage | SnapshotEndMessage

@@ -1,7 +1,7 @@
 /**
  * Storage: the {@link Store} contract and its two implementations.
  */
-export type { Store, StoreSnapshot, LogPosition, StoreState, StoredRecord, LogEntry, Mutation, PutMutation, DelMutation, KeyBounds, ExpiryCandidate, PackedRecords, PackOptions, RawLogEntry, RequestEntry } from './types.js'
+export type { Store, StoreSnapshot, LogPosition, StoreState, StoredRecord, LogEntry, Mutation, PutMutation, DelMutation, KeyBounds, ExpiryCandidate, PackedRecords, PackOptions, RawLogEntry, RequestEntry, RequestRow } from './types.js'
 export { LevelStore } from './level-store.js'
 export type { LevelStoreInit } from './level-store.js'
 export { MemoryStore, compareKeys } from './memory-store.js'

@@ -19,12 +19,12 @@ import {
   encodePosition, encodeRecord, encodeState, encodeTombstone, takeRecordEncoding, expiryBounds, expiryKey, historyKey, isTombstone, keyOfDataKey,
   keyText, logEntryRequest, logKey, metaKey, packedRows, rawLogEntry, RecordPacker, REQUEST_END, REQUEST_START, requestKey, requestOfKey
 } from './codec.js'
-import { RequestIndex } from './request-index.js'
+import { checkRowsBelow, RequestIndex } from './request-index.js'
 import { Reader, Writer, varintLength } from '../codec/bytes.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { RecordCache } from './record-cache.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, RequestRow, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 type Bytes = Uint8Array
@@ -44,6 +44,23 @@ const REQUEST_READ_BATCH = 1024
 /** Value of a request-index row: the log index of the entry. */
 function encodeIndex (index: number): Bytes {
   return new Writer(varintLength(index)).varint(index).finish()
+}
+
+/** Value of a request-index row a snapshot brought: index, term and revision of its entry (below the log floor). */
+function encodeRowBelow (row: RequestEntry): Bytes {
+  return new Writer(varintLength(row.index) + varintLength(row.term) + varintLength(row.revision))
+    .varint(row.index).varint(row.term).varint(row.revision).finish()
+}
+
+/** A request-index row: the log index alone (check the entry), or the whole position (a row below the log floor). */
+function decodeRequestRow (k: Bytes, v: Bytes): { request: Bytes, index: number, below?: RequestRow } {
+  const request = requestOfKey(k)
+  const r = new Reader(v)
+  const index = r.varint()
+  if (r.remaining === 0) return { request, index }
+  const below = { request, index, term: r.varint(), revision: r.varint() }
+  r.end()
+  return { request, index, below }
 }
 
 /** Entries per `nextv` when reading a snapshot. */
@@ -188,7 +205,11 @@ export class LevelStore implements Store {
     try {
       for (;;) {
         const rows = await it.nextv(REQUEST_READ_BATCH)
-        for (const [k, v] of rows) this.requests.add(requestOfKey(k), new Reader(v).varint())
+        for (const [k, v] of rows) {
+          const row = decodeRequestRow(k, v)
+          if (row.below !== undefined) this.requests.addBelow(row.below)
+          else this.requests.add(row.request, row.index)
+        }
         if (rows.length < REQUEST_READ_BATCH) break
       }
     } finally {
@@ -315,7 +336,8 @@ export class LevelStore implements Store {
 
   async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
     const index = this.requests.get(request)
-    if (index === undefined || index < this.current.firstLogIndex || index > this.current.index) return undefined
+    if (index === undefined) return this.requests.getBelow(request)
+    if (index < this.current.firstLogIndex || index > this.current.index) return undefined
     const bytes = await this.db.get(logKey(index))
     if (bytes === undefined) return undefined
     const carried = logEntryRequest(bytes)
@@ -371,8 +393,14 @@ export class LevelStore implements Store {
       if (revision <= this.current.compactedRevision) return false
       if (revision > this.current.revision) throw new StorageError(`cannot compact to ${revision}, beyond revision ${this.current.revision}`)
       const next = { ...this.current, compactedRevision: revision }
-      await this.db.put(STATE_KEY, encodeState(next))
+      // The rows a snapshot brought go with the revisions they name, as the sender's went with its entries.
+      const dropped = this.requests.belowBefore(revision)
+      const batch = this.db.batch()
+      for (const row of dropped) batch.del(requestKey(row.request))
+      batch.put(STATE_KEY, encodeState(next))
+      await batch.write({ sync: false })
       this.current = next
+      this.requests.dropBelow(dropped)
       return true
     })
     if (!moved) return
@@ -556,6 +584,18 @@ export class LevelStore implements Store {
     })
   }
 
+  async installRequests (rows: RequestRow[]): Promise<void> {
+    return this.exclusive(async () => {
+      const inst = this.requireInstall()
+      checkRowsBelow(rows, inst.position)
+      if (rows.length === 0) return
+      const batch = this.db.batch()
+      for (const row of rows) batch.put(requestKey(row.request), encodeRowBelow(row))
+      await batch.write({ sync: false }) // durable with finishInstall's synced batch
+      for (const row of rows) this.requests.addBelow(row)
+    })
+  }
+
   async finishInstall (): Promise<void> {
     return this.exclusive(async () => {
       const inst = this.requireInstall()
@@ -658,19 +698,23 @@ class LevelSnapshot implements StoreSnapshot {
     readonly state: Readonly<StoreState>
   ) {}
 
+  /** The next rows of one of this snapshot's iterators (StorageError once it is closed). */
+  private async nextRows (it: LevelIterator<ClassicLevel<Bytes, Bytes>, Bytes, Bytes>, n: number): Promise<Array<[Bytes, Bytes]>> {
+    try {
+      return await it.nextv(n)
+    } catch (err: any) {
+      if (this.closing !== undefined) throw new StorageError('snapshot is closed', { cause: err })
+      throw new StorageError(`cannot read the snapshot: ${err?.message}`, { cause: err })
+    }
+  }
+
   async * records (): AsyncIterable<[string, StoredRecord]> {
     if (this.closing !== undefined) throw new StorageError('snapshot is closed')
     const it = this.db.iterator({ gte: DATA_START, lt: DATA_END, snapshot: this.handle })
     this.iterators.add(it)
     try {
       while (true) {
-        let entries: Array<[Bytes, Bytes]>
-        try {
-          entries = await it.nextv(SNAPSHOT_READ_BATCH)
-        } catch (err: any) {
-          if (this.closing !== undefined) throw new StorageError('snapshot is closed', { cause: err })
-          throw new StorageError(`cannot read the snapshot: ${err?.message}`, { cause: err })
-        }
+        const entries = await this.nextRows(it, SNAPSHOT_READ_BATCH)
         if (entries.length === 0) return
         for (const [k, v] of entries) {
           const record = decodeRecord(v)
@@ -720,6 +764,40 @@ class LevelSnapshot implements StoreSnapshot {
     } finally {
       await ahead // a read still running must end before the iterator closes
       this.iterators.delete(it as unknown as LevelIterator<ClassicLevel<Bytes, Bytes>, Bytes, Bytes>)
+      await it.close()
+    }
+  }
+
+  async * requests (maxRows: number): AsyncIterable<RequestRow[]> {
+    if (this.closing !== undefined) throw new StorageError('snapshot is closed')
+    const { firstLogIndex, index: last } = this.state
+    const it = this.db.iterator({ gte: REQUEST_START, lt: REQUEST_END, snapshot: this.handle })
+    this.iterators.add(it)
+    try {
+      for (;;) {
+        const rows = await this.nextRows(it, maxRows)
+        const out: RequestRow[] = []
+        const inLog: Array<{ request: Bytes, index: number }> = []
+        for (const [k, v] of rows) {
+          const row = decodeRequestRow(k, v)
+          if (row.below !== undefined) out.push({ ...row.below, request: row.below.request.slice() })
+          else if (row.index >= firstLogIndex && row.index <= last) inLog.push({ request: row.request.slice(), index: row.index })
+        }
+        // A row of the log counts only when its entry, as of the snapshot, carries the fingerprint.
+        const entries = inLog.length === 0 ? [] : await this.db.getMany(inLog.map(r => logKey(r.index)), { snapshot: this.handle })
+        inLog.forEach((r, i) => {
+          const bytes = entries[i]
+          const carried = bytes === undefined ? undefined : logEntryRequest(bytes)
+          if (bytes === undefined || carried === undefined || compareBytes(carried, r.request) !== 0) return
+          const { term, revision } = rawLogEntry(bytes)
+          out.push({ request: r.request, index: r.index, term, revision })
+        })
+        if (out.length > 0) yield out
+        if (rows.length < maxRows) return
+        if (this.closing !== undefined) throw new StorageError('snapshot is closed')
+      }
+    } finally {
+      this.iterators.delete(it)
       await it.close()
     }
   }

@@ -10,9 +10,9 @@ import { StorageError } from '../errors.js'
 import { checkPosition, emptyState, stateAfter } from './state.js'
 import { fromUtf8 } from '../codec/bytes.js'
 import { compareBytes, decodeRecord, encodeLogEntry, encodeRecord, PackedReader, RecordPacker } from './codec.js'
-import { RequestIndex } from './request-index.js'
+import { checkRowsBelow, RequestIndex } from './request-index.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, PackOptions, RawLogEntry, RequestEntry, RequestRow, Store, StoreSnapshot, StoreState, StoredRecord
 } from './types.js'
 
 const encoder = new TextEncoder()
@@ -166,7 +166,8 @@ export class MemoryStore implements Store {
   async findRequest (request: Uint8Array): Promise<RequestEntry | undefined> {
     this.check()
     const index = this.requests.get(request)
-    const e = index === undefined ? undefined : this.log.get(index)
+    if (index === undefined) return this.requests.getBelow(request)
+    const e = this.log.get(index)
     if (e?.request === undefined || compareBytes(e.request, request) !== 0) return undefined
     return { index: e.index, term: e.term, revision: e.revision }
   }
@@ -209,6 +210,7 @@ export class MemoryStore implements Store {
     this.refuseDuringInstall('compact')
     if (revision <= this.current.compactedRevision) return
     if (revision > this.current.revision) throw new StorageError(`cannot compact to ${revision}, beyond revision ${this.current.revision}`)
+    this.requests.dropBelow(this.requests.belowBefore(revision))
     for (const [key, h] of this.history) {
       let keep = -1
       for (let i = 0; i < h.length && h[i][0] <= revision; i++) keep = i
@@ -246,6 +248,12 @@ export class MemoryStore implements Store {
     // Records in `data` are replaced, never changed in place: a shallow copy is a snapshot.
     const data = new Map(this.data)
     const state = { ...this.current }
+    // The requests as findRequest answers them now: the log's entries' and those below the floor.
+    const rows: RequestRow[] = [...this.requests.rowsBelow()].map(r => ({ ...r, request: r.request.slice() }))
+    for (let i = state.firstLogIndex; i <= state.index; i++) {
+      const e = this.log.get(i)
+      if (e?.request !== undefined && this.requests.get(e.request) === i) rows.push({ request: e.request.slice(), index: i, term: e.term, revision: e.revision })
+    }
     let closed = false
     const records = async function * (): AsyncGenerator<[string, StoredRecord]> {
       if (closed) throw new StorageError('snapshot is closed')
@@ -265,6 +273,12 @@ export class MemoryStore implements Store {
           if (packer.count >= options.maxRecords || packer.size >= options.maxBytes) yield packer.take()
         }
         if (packer.count > 0) yield packer.take()
+      },
+      async * requests (maxRows: number) {
+        for (let i = 0; i < rows.length; i += maxRows) {
+          if (closed) throw new StorageError('snapshot is closed')
+          yield rows.slice(i, i + maxRows)
+        }
       },
       async close () {
         closed = true
@@ -314,6 +328,13 @@ export class MemoryStore implements Store {
       throw new StorageError(`malformed snapshot records: ${err?.message}`, { cause: err })
     }
     await this.installChunk(decoded)
+  }
+
+  async installRequests (rows: RequestRow[]): Promise<void> {
+    this.check()
+    const inst = this.requireInstall()
+    checkRowsBelow(rows, inst.position)
+    for (const row of rows) this.requests.addBelow(row)
   }
 
   async finishInstall (): Promise<void> {

@@ -83,6 +83,15 @@ export interface RequestEntry {
 }
 
 /**
+ * A request fingerprint with the position of the entry it made: what a snapshot carries of the
+ * sender's request index ({@link StoreSnapshot.requests}), so that the receiver, whose log starts
+ * after the snapshot, still recognises repeats of the writes the snapshot holds.
+ */
+export interface RequestRow extends RequestEntry {
+  request: Uint8Array
+}
+
+/**
  * A log entry as stored, read without decoding it (see {@link Store.readLogRaw}): its encoding
  * (store/codec.ts) and the header fields a sender needs. What a primary sends a catching-up peer:
  * the bytes are copied into the frame as they are, the receiver decodes and checks them.
@@ -177,6 +186,13 @@ export interface StoreSnapshot {
    * snapshot is closed.
    */
   packed (options: PackOptions): AsyncIterable<PackedRecords>
+  /**
+   * Every request the store would answer a repeat of ({@link Store.findRequest}) as of `state`,
+   * in chunks of at most `maxRows`: the fingerprints carried by the log's entries, and those
+   * below the log floor that an installed snapshot brought and compaction has not dropped yet.
+   * What a primary sends after the records, for {@link Store.installRequests}.
+   */
+  requests (maxRows: number): AsyncIterable<RequestRow[]>
   /** Release the view and end iterations in progress. Idempotent. */
   close (): Promise<void>
 }
@@ -212,9 +228,9 @@ export interface Store {
    */
   readLogRaw (fromIndex: number, limit: number, maxBytes?: number): Promise<RawLogEntry[]>
   /**
-   * The log entry the request with this fingerprint made, while the log holds it; undefined when
-   * no entry in the log carries it (never written, below the log floor, undone by
-   * `truncateAfter`, or older than an installed snapshot).
+   * The log entry the request with this fingerprint made, while the log holds it or an installed
+   * snapshot brought its row ({@link installRequests}); undefined otherwise (never written, below
+   * the log floor, undone by `truncateAfter`).
    */
   findRequest (request: Uint8Array): Promise<RequestEntry | undefined>
   /** Up to `limit` keys whose indexed expiry is at or before `now`, earliest first. */
@@ -223,7 +239,8 @@ export interface Store {
   nextExpiry (): Promise<number | undefined>
   /**
    * Forget history and log before `revision`: afterwards `getAt` works for revisions at or
-   * above it. Not a logged change; the revision does not move. Works in bounded steps that
+   * above it, and request rows of entries before it are gone (those of the log's entries and
+   * those a snapshot brought alike). Not a logged change; the revision does not move. Works in bounded steps that
    * interleave with appends; an aborted `signal` stops it between steps (the floor already moved).
    */
   compact (revision: number, options?: { signal?: AbortSignal }): Promise<void>
@@ -257,6 +274,14 @@ export interface Store {
    * {@link StorageError} and writes nothing.
    */
   installPacked (records: PackedRecords): Promise<void>
+  /**
+   * Write request rows of the snapshot being installed (the sender's
+   * {@link StoreSnapshot.requests}), durably with {@link finishInstall}. Each names an entry at
+   * or below the position (index, term and revision not beyond it), so it lies below the new
+   * log floor: {@link findRequest} answers from the row itself until {@link compact} passes its
+   * revision. A row out of bounds throws {@link StorageError} and nothing of the call is written.
+   */
+  installRequests (rows: RequestRow[]): Promise<void>
   /**
    * Complete the install in one durable batch: `state` becomes the position with `keys` = records
    * written, `compactedRevision` = its revision and `firstLogIndex` = its index + 1. Then

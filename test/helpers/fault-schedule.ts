@@ -132,9 +132,10 @@ export async function runRandom (seed: number, opts: RandomOptions = {}): Promis
   const w = world
   const log = (what: string): void => { actions.push(`t=${w.now} ${what}`) }
   let joiners = 0
-  // Repeats are recognised from the log: not after compaction to a few dozen revisions, nor on a
-  // fresh joiner, which catches up by snapshot here (a snapshot carries records, not the log).
-  const client = startClient(world, rnd, { repeat: () => retain === undefined && joiners === 0 })
+  // Repeats are recognised from the retained log (and, on a fresh joiner, which catches up by
+  // snapshot here, from the request rows the snapshot brought): not after compaction to a few
+  // dozen revisions.
+  const client = startClient(world, rnd, { repeat: () => retain === undefined })
   const end = world.now + (opts.chaosMs ?? CHAOS_MS)
   while (world.now < end) {
     await world.runFor(200 + Math.floor(rnd() * 1300))

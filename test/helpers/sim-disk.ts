@@ -19,7 +19,7 @@
  */
 import { MemoryStore } from '../../src/store/memory-store.js'
 import type {
-  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, RawLogEntry, RequestEntry, Store, StoreSnapshot, StoreState, StoredRecord
+  ExpiryCandidate, KeyBounds, LogEntry, LogPosition, PackedRecords, RawLogEntry, RequestEntry, RequestRow, Store, StoreSnapshot, StoreState, StoredRecord
 } from '../../src/store/types.js'
 
 /** What the disk needs from the simulated world. */
@@ -333,6 +333,12 @@ export class SimDisk implements Store {
     if (this.dead) return never()
     const copy = { count: records.count, bytes: records.bytes.slice() }
     return this.device.enqueue('installChunk', async () => this.s.installPacked(copy))
+  }
+
+  async installRequests (rows: RequestRow[]): Promise<void> {
+    if (this.dead) return never()
+    const copy = rows.map(r => ({ ...r, request: r.request.slice() }))
+    return this.device.enqueue('installChunk', async () => this.s.installRequests(copy))
   }
 
   async finishInstall (): Promise<void> {

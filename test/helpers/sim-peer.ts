@@ -83,6 +83,14 @@ export interface ProposedFixes {
    * an entry the replica already acknowledged is gone from it until it catches up again).
    */
   staleSnapshot?: boolean
+  /**
+   * No primary mid-install: a peer tells its arbiter when a snapshot install begins (empty log
+   * position; it neither stands for election nor takes office) and when it ends. Without it, a
+   * peer whose store an install had just cleared still advertised its old log position, won an
+   * election with it and, as primary (which takes no snapshot), never finished the install: its
+   * store refused every append and the cluster's writes stalled for good.
+   */
+  noLeadWhileInstalling?: boolean
 }
 
 /** What a peer needs from the world. */
@@ -122,6 +130,7 @@ interface Receiving {
   revision: number
   keys: number
   count: number
+  requests: number
   lastChunkAt: number
   chain: Promise<void>
   failed: boolean
@@ -349,7 +358,13 @@ export class SimPeer {
   }
 
   private afterInstall (): void {
+    this.restoreLogPosition()
+  }
+
+  /** The store is not installing (any more): the arbiter may lead again, at the store's position. */
+  private restoreLogPosition (): void {
     const { index, term } = this.disk.state
+    if (this.host.fixes.noLeadWhileInstalling === true) this.core?.setInstalling(false)
     this.core?.setLogPosition({ term, index })
   }
 
@@ -462,6 +477,7 @@ export class SimPeer {
         break
       case 'snapshot-begin':
       case 'snapshot-chunk':
+      case 'snapshot-requests':
       case 'snapshot-end':
         if (this.tracker === undefined && from === this.leader) this.receiveSnapshot(from, msg)
         break
@@ -559,7 +575,7 @@ export class SimPeer {
     const now = this.now()
     if (msg.type === 'snapshot-begin') {
       if (!this.replica.snapshotPending && this.replica.applied.index > 0 && msg.index <= this.replica.applied.index) return
-      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
+      const r: Receiving = { from, term: msg.term, index: msg.index, entryTerm: msg.entryTerm, revision: msg.revision, keys: msg.keys, count: 0, requests: 0, lastChunkAt: now, chain: Promise.resolve(), failed: false }
       const fixed = this.host.fixes.snapshotReceive === true
       const previous = fixed ? this.installChain : this.receiving?.chain ?? Promise.resolve()
       this.receiving = r
@@ -573,7 +589,14 @@ export class SimPeer {
           if (this.receiving === r) this.receiving = undefined
           return
         }
-        await this.disk.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+        const tell = this.host.fixes.noLeadWhileInstalling === true
+        if (tell) this.core?.setInstalling(true)
+        try {
+          await this.disk.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
+        } catch (err) {
+          if (tell && !this.disk.installing) this.restoreLogPosition()
+          throw err
+        }
       }).catch(() => { r.failed = true })
       if (fixed) this.installChain = r.chain
       return
@@ -581,20 +604,30 @@ export class SimPeer {
     const r = this.receiving
     if (r === undefined || r.from !== from) return
     r.lastChunkAt = now
+    const step = (install: () => Promise<void>): void => {
+      r.chain = r.chain.then(async () => { if (!r.failed) await install() }).catch(() => { r.failed = true })
+      if (this.host.fixes.snapshotReceive === true) this.installChain = r.chain
+    }
     if (msg.type === 'snapshot-chunk') {
       const records = msg.records
-      r.chain = r.chain.then(async () => {
-        if (r.failed) return
+      step(async () => {
         await this.disk.installPacked(records)
         r.count += records.count
-      }).catch(() => { r.failed = true })
-      if (this.host.fixes.snapshotReceive === true) this.installChain = r.chain
+      })
+      return
+    }
+    if (msg.type === 'snapshot-requests') {
+      const rows = msg.rows
+      step(async () => {
+        await this.disk.installRequests(rows)
+        r.requests += rows.length
+      })
       return
     }
     if (msg.type === 'snapshot-end') {
       r.chain = r.chain.then(async () => {
         if (r.skipped === true) return
-        if (r.failed || r.count !== msg.count) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records`)
+        if (r.failed || r.count !== msg.count || r.requests !== msg.requests) throw new Error(`snapshot incomplete: ${r.count} of ${msg.count} records, ${r.requests} of ${msg.requests} request rows`)
         await this.disk.finishInstall()
         if (this.host.fixes.snapshotReceive !== true || this.receiving === r) this.receiving = undefined
         this.afterInstall()
