@@ -160,6 +160,70 @@ test('a peer whose store is mid snapshot install reports an empty log, becomes n
   t.true(sent(r, 'request-vote').every(m => m.msg.type === 'request-vote' && m.msg.log.index === 20 && m.msg.log.term === 6))
 })
 
+test('a primary within a heartbeat of stepping down heartbeats on every tick, so an answer just before the deadline keeps it primary', t => {
+  const { stepDownAfterMs: stepDown, heartbeatMs } = resolveArbiterOptions({})
+  const ack = { type: 'heartbeat-ack' as const, term: 6, configTerm: 6, version: 4, log: { term: 5, index: 10 } }
+  const c = primary()
+  c.step('b', ack, 3010)
+  c.step('c', ack, 3010)
+  c.takeReady()
+  // Then silence (a partition): heartbeats every heartbeatMs while a majority was heard recently…
+  const rounds = (from: number, to: number): number => {
+    let n = 0
+    for (let now = from; now <= to; now += 50) {
+      c.tick(now)
+      if (sent(c.takeReady(), 'heartbeat').length > 0) n++
+    }
+    return n
+  }
+  const calm = rounds(3050, 3010 + stepDown - heartbeatMs - 50)
+  t.true(calm <= Math.ceil((stepDown - heartbeatMs) / heartbeatMs), `${calm} rounds while calm`)
+  // …and on every 50 ms tick in the last heartbeatMs before the deadline.
+  t.is(rounds(3010 + stepDown - heartbeatMs + 10, 3010 + stepDown - 40), heartbeatMs / 50)
+  // The partition heals: an answer arrives 30 ms before the deadline, and the primary stays.
+  c.step('b', ack, 3010 + stepDown - 30)
+  c.tick(3010 + stepDown + 10)
+  t.is(c.role, 'primary')
+  // Without any answer it steps down at the deadline, as before.
+  c.tick(3010 + 2 * stepDown)
+  t.not(c.role, 'primary')
+})
+
+test('a vote round asks again, every heartbeatMs, the members that have not answered: a lost request or reply costs no round', t => {
+  const { heartbeatMs } = resolveArbiterOptions({})
+  const c = core('a')
+  c.tick(2500) // pre-vote round: b and c asked
+  t.deepEqual(sent(c.takeReady(), 'request-vote').map(m => m.to).sort(), ['b', 'c'])
+  c.tick(2500 + heartbeatMs / 2)
+  t.deepEqual(sent(c.takeReady(), 'request-vote'), [], 'not before heartbeatMs')
+  c.step('c', { type: 'vote-reply', term: 5, granted: false, pre: true }, 2510) // c refuses: answered
+  c.tick(2500 + heartbeatMs)
+  const again = sent(c.takeReady(), 'request-vote')
+  t.deepEqual(again.map(m => m.to), ['b'], 'only the member that has not answered')
+  t.true(again.every(m => m.msg.type === 'request-vote' && m.msg.pre && m.msg.term === 6))
+  // b's pre-vote arrives: the real election; b's real vote is lost, c never answers.
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: true }, 2720)
+  t.is(c.role, 'candidate')
+  t.deepEqual(sent(c.takeReady(), 'request-vote').map(m => m.to).sort(), ['b', 'c'])
+  c.tick(2720 + heartbeatMs)
+  const real = sent(c.takeReady(), 'request-vote')
+  t.deepEqual(real.map(m => m.to).sort(), ['b', 'c'])
+  t.true(real.every(m => m.msg.type === 'request-vote' && !m.msg.pre && m.msg.term === 6), 'the same term: no new round')
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: false }, 2930)
+  t.is(c.role, 'primary')
+  t.is(c.term, 6)
+})
+
+test('a voter grants a repeated RequestVote again to the candidate it voted for, and to no other', t => {
+  const c = core('b')
+  c.step('a', vote(6), 2000)
+  t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: true, term: 6 })
+  c.step('a', vote(6), 2200)
+  t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: true, term: 6 })
+  c.step('c', vote(6), 2300)
+  t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: false, term: 6 })
+})
+
 test('a non-member never starts an election', t => {
   const c = core('z', { state: state() })
   c.tick(100_000)

@@ -304,6 +304,9 @@ test('core: a Leave heard as a secondary counts later; a leaver that disconnecte
     if (reconnected) {
       a.peerDisconnected('b', 3)
       a.peerConnected('b', 4)
+    } else {
+      // A leaver repeats its Leave every helloIntervalMs (500 ms) until it is removed.
+      for (let at = 502; at < 3000; at += 500) a.step('b', { type: 'leave', term: 5, clusterId: CID }, at)
     }
     a.takeReady()
     a.tick(3000)
@@ -312,6 +315,26 @@ test('core: a Leave heard as a secondary counts later; a leaver that disconnecte
     t.is(a.role, 'primary')
     a.leave(3010)
     t.is(a.handingOverTo, reconnected ? 'b' : 'c')
+  }
+})
+
+test('core: a leaving mark lapses two hello intervals after the last Leave: a peer restarted before its old connection was seen to close is not leaving', t => {
+  for (const lastLeaveAt of [2, 2500]) {
+    const a = new ArbiterCore({ self: 'a', state: state(), now: 0, random: mulberry32(7), log: { term: 5, index: 10 } })
+    a.peerConnected('b', 1)
+    // b's Leave, heard as a secondary. Then either b stops sending them — it restarted (and is a
+    // member again) before its old connection was seen to close, so no disconnect — or it was
+    // still leaving at 2500.
+    a.step('b', { type: 'leave', term: 5, clusterId: CID }, 2)
+    if (lastLeaveAt > 2) a.step('b', { type: 'leave', term: 5, clusterId: CID }, lastLeaveAt)
+    a.takeReady()
+    a.tick(3000)
+    for (const m of sent(a.takeReady(), 'request-vote')) a.step(m.to, { type: 'vote-reply', term: 6, granted: true, pre: true }, 3001)
+    a.step('c', { type: 'vote-reply', term: 6, granted: true, pre: false }, 3002)
+    t.is(a.role, 'primary')
+    a.leave(3010)
+    t.is(a.handingOverTo, lastLeaveAt === 2 ? 'b' : 'c', `last Leave at ${lastLeaveAt}`)
+    t.false(sent(a.takeReady(), 'members').some(m => m.msg.type === 'members' && !m.msg.members.includes('b')) && lastLeaveAt === 2, 'a lapsed leaver is not removed')
   }
 })
 

@@ -162,7 +162,7 @@ const REGRESSIONS: Array<[name: string, fix: keyof typeof ALL_FIXES, known: numb
   ['gossip coalescing: a re-elected primary published stale and new entries in one frame every codec refuses', 'gossipCoalesce', [257, 159, 191, 111]],
   ['stale snapshot: a snapshot judged against the replica core while a persist was on the disk replaced a newer store; a key went back', 'staleSnapshot', [90, 405, 214, 608, 216, 772]],
   ['snapshot receive: a finished transfer cleared a newer one, installs ran unserialized and the store claimed data it no longer held', 'snapshotReceive', [21, 485, 214, 253, 119]],
-  ['no primary mid-install: a peer whose store an install had cleared won an election with its old log position and stalled every write', 'noLeadWhileInstalling', [1436]]
+  ['no primary mid-install: a peer whose store an install had cleared won an election with its old log position and stalled every write', 'noLeadWhileInstalling', [2457, 2656, 1436]]
 ]
 /** Seeds searched (after the known ones) for one that reproduces a bug, and the time allowed. */
 const SEARCH_SEEDS = 800

@@ -121,6 +121,10 @@ export class ArbiterCore {
   private electionDeadline: number
   private preVoting = false
   private readonly preVotes = new Set<string>()
+  /** Members that answered the vote round in progress (pre or real), granting or not. */
+  private readonly voteAnswered = new Set<string>()
+  /** When the round's requests were last sent ({@link resendVoteRequests}). */
+  private voteAskedAt = -Infinity
   private readonly votes = new Set<string>()
   private readonly connected = new Set<string>()
   /** Connected peers the shell marked as seeds (bootstrap peers). */
@@ -142,11 +146,13 @@ export class ArbiterCore {
   private left = false
   private handoverTarget: string | undefined
   /**
-   * Members known to be leaving: they sent Leave, or handed over to this peer (only a leaving
-   * primary sends TimeoutNow). A leaving primary never hands over to one of them. Forgotten when
-   * the peer disconnects (a restarted peer is not leaving); a leaver repeats Leave meanwhile.
+   * Members known to be leaving, with when it was last heard: they sent Leave, or handed over to
+   * this peer (only a leaving primary sends TimeoutNow). A leaving primary never hands over to
+   * one of them. A leaver repeats Leave every `helloIntervalMs`, so the mark lapses after two
+   * intervals without one ({@link isLeaver}) — a peer restarted before its old connection was
+   * seen to close is not leaving — and is forgotten when the peer disconnects.
    */
-  private readonly leavers = new Set<string>()
+  private readonly leavers = new Map<string, number>()
   /**
    * A leaving primary: the peers it removed while leaving (leavers, and any it evicted meanwhile).
    * It leaves only once they are gone too.
@@ -457,6 +463,21 @@ export class ArbiterCore {
 
   private tickFollower (now: number): void {
     if (now >= this.electionDeadline) this.startPreVote(now)
+    else this.resendVoteRequests(now)
+  }
+
+  /**
+   * A vote round (pre or real) in progress: ask the members that have not answered again, every
+   * heartbeatMs. A lost request or reply would otherwise cost the round — a whole election
+   * timeout, and for a real vote a term. Voters answer a repeat as the first time (a real vote
+   * is granted again to the candidate it went to).
+   */
+  private resendVoteRequests (now: number): void {
+    const pre = this.preVoting
+    if ((!pre && this.currentRole !== 'candidate') || now - this.voteAskedAt < this.options.heartbeatMs) return
+    this.voteAskedAt = now
+    const msg = this.voteRequest(pre ? this.currentTerm + 1 : this.currentTerm, pre)
+    for (const id of this.members) if (id !== this.self && !this.voteAnswered.has(id)) this.send(id, msg)
   }
 
   /**
@@ -475,12 +496,19 @@ export class ArbiterCore {
   }
 
   private tickPrimary (now: number): void {
-    if (now >= this.nextHeartbeatAt) {
+    /** Members heard from within `ms` (this peer included). */
+    const heardWithin = (ms: number): number => this.members.filter(m => m === this.self || now - this.lastHeard(m) < ms).length
+    const quorum = majority(this.members.length)
+    // Within a heartbeat of stepping down: heartbeat on every tick, so that a partition healing
+    // just before the deadline is heard in time instead of at the next regular heartbeat, which
+    // could come after it (a needless step-down and election).
+    const atRisk = heardWithin(this.options.stepDownAfterMs - this.options.heartbeatMs) < quorum
+    if (now >= this.nextHeartbeatAt || atRisk) {
       this.nextHeartbeatAt = now + this.options.heartbeatMs
       this.broadcastHeartbeat()
     }
-    const heard = this.members.filter(m => m === this.self || now - this.lastHeard(m) < this.options.stepDownAfterMs).length
-    if (heard < majority(this.members.length)) {
+    const heard = heardWithin(this.options.stepDownAfterMs)
+    if (heard < quorum) {
       this.log?.('stepping down in term %d: heard from %d of %d members within %d ms', this.currentTerm, heard, this.members.length, this.options.stepDownAfterMs)
       this.stepDown(now)
       return
@@ -514,7 +542,7 @@ export class ArbiterCore {
       return
     }
     for (const id of this.members) {
-      if (id !== this.self && this.leavers.has(id)) this.enqueue({ kind: 'remove', id, reason: 'leave' })
+      if (id !== this.self && this.isLeaver(id, now)) this.enqueue({ kind: 'remove', id, reason: 'leave' })
     }
     this.applyQueue(now)
   }
@@ -919,10 +947,17 @@ export class ArbiterCore {
     this.applyQueue(now)
   }
 
+  /** Whether `id` is leaving: a Leave (or its TimeoutNow) heard within two hello intervals. */
+  private isLeaver (id: string, now: number): boolean {
+    const at = this.leavers.get(id)
+    return at !== undefined && now - at < 2 * this.options.helloIntervalMs
+  }
+
   /** `id` is leaving: a leaving primary handing over to it picks another successor. */
   private markLeaving (id: string, now: number): void {
-    if (this.leavers.has(id)) return
-    this.leavers.add(id)
+    const known = this.isLeaver(id, now)
+    this.leavers.set(id, now)
+    if (known) return
     if (this.transfer?.target === id && this.currentRole === 'primary') {
       this.log?.('successor %s is leaving too: picking another', id)
       this.transfer = undefined
@@ -936,7 +971,7 @@ export class ArbiterCore {
    * other member is leaving.
    */
   private handoverCandidate (now: number): string | undefined {
-    const eligible = this.members.filter(id => id !== this.self && !this.leavers.has(id))
+    const eligible = this.members.filter(id => id !== this.self && !this.isLeaver(id, now))
     const live = eligible.filter(id => now - this.lastHeard(id) < this.options.electionTimeoutMs)
     const pool = live.length > 0 ? live : eligible
     const none = { term: -1, index: -1 }
@@ -964,7 +999,7 @@ export class ArbiterCore {
     this.preVotes.add(this.self)
     this.electionDeadline = this.randomTimeout(now)
     this.log?.trace('pre-vote for term %d', this.currentTerm + 1)
-    this.broadcastVoteRequest(this.currentTerm + 1, true)
+    this.broadcastVoteRequest(this.currentTerm + 1, true, now)
     // Also ask connected peers of our cluster outside our membership: their votes do not count,
     // but one with a newer membership answers with it (we may have been removed while away).
     const msg = this.voteRequest(this.currentTerm + 1, true)
@@ -989,7 +1024,7 @@ export class ArbiterCore {
     this.setPrimary(undefined)
     this.electionDeadline = this.randomTimeout(now)
     this.log?.('election for term %d', this.currentTerm)
-    this.broadcastVoteRequest(this.currentTerm, false)
+    this.broadcastVoteRequest(this.currentTerm, false, now)
     this.countVotes(now)
   }
 
@@ -999,7 +1034,9 @@ export class ArbiterCore {
     }
   }
 
-  private broadcastVoteRequest (term: number, pre: boolean): void {
+  private broadcastVoteRequest (term: number, pre: boolean, now: number): void {
+    this.voteAnswered.clear()
+    this.voteAskedAt = now
     const msg = this.voteRequest(term, pre)
     for (const id of this.members) if (id !== this.self) this.send(id, msg)
   }
@@ -1052,6 +1089,7 @@ export class ArbiterCore {
 
   private onVoteReply (from: string, m: VoteReplyMessage, now: number): void {
     if (this.clusterId === undefined) return
+    if (this.preVoting || this.currentRole === 'candidate') this.voteAnswered.add(from)
     if (m.config !== undefined && this.currentRole !== 'primary' && compareConfig(m.config, this.configId()) > 0) {
       this.log?.('membership %d/%d learnt from voter %s', m.config.configTerm, m.config.version, from)
       this.setConfig(m.config, now)
@@ -1073,7 +1111,7 @@ export class ArbiterCore {
     if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
     if (m.term !== this.currentTerm || from !== this.currentPrimary || this.currentRole !== 'secondary' || !this.isMember()) return
     // Only a leaving primary hands over: should this peer win and leave too, it must not hand back.
-    this.leavers.add(from)
+    this.leavers.set(from, now)
     this.log?.('handover from %s: starting an election now', from)
     this.startElection(now)
   }
