@@ -57,6 +57,27 @@ test('an oversized or malformed frame closes only that stream; the receiver keep
   t.deepEqual(got, ['hello'])
 })
 
+test('frames sent right before stop() still arrive: stop hands them to the transport before it closes the streams', async t => {
+  const [a, b] = await connectedPair(t)
+  const got: number[] = []
+  const rx = new Messenger({ node: b, protocol: PROTOCOL, maxFrameBytes: 1 << 20, onMessage: (_from, frame) => { got.push(new DataView(frame.buffer, frame.byteOffset).getUint32(0)) } })
+  const tx = new Messenger({ node: a, protocol: PROTOCOL, maxFrameBytes: 1 << 20, onMessage: () => {} })
+  await rx.start()
+  await tx.start()
+  t.teardown(async () => { await rx.stop() })
+  const frame = (i: number, size = 16): Uint8Array => { const f = new Uint8Array(size); new DataView(f.buffer).setUint32(0, i); return f }
+  tx.send(b.peerId.toString(), frame(0))
+  await waitFor(() => got.length === 1, 'the stream to be open')
+  // The last words before stopping (a leaving primary's "you are removed"), here a 200 KiB burst:
+  // part of it still in the stream's buffers when stop() is called, the rest still queued in
+  // the messenger behind the stream's backpressure.
+  const n = 200
+  for (let i = 1; i <= n; i++) t.true(tx.send(b.peerId.toString(), frame(i, 1024)))
+  await tx.stop()
+  await waitFor(() => got.length === n + 1, `all ${n + 1} frames`, 10_000)
+  t.deepEqual(got, Array.from({ length: n + 1 }, (_, i) => i))
+})
+
 test('a send to an unreachable peer is dropped without an error, and stop leaves no streams', async t => {
   const [a] = await connectedPair(t)
   const tx = new Messenger({ node: a, protocol: PROTOCOL, maxFrameBytes: 1024, onMessage: () => {} })

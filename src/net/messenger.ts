@@ -19,6 +19,15 @@ import { FrameDecoder } from './frames.js'
 import { lazyWindowUpdates } from './lazy-window.js'
 import type { KvNode } from '../node/node.js'
 
+/**
+ * How long stop() lets the outbound streams hand what was sent to the transport before it
+ * aborts them (a peer's last words — a leaving primary's "you are removed" — are often sent
+ * right before it stops).
+ */
+const STOP_FLUSH_MS = 500
+/** Frames still queued behind backpressure that stop() hands to their stream anyway, per peer. */
+const STOP_FLUSH_BYTES = 1024 * 1024
+
 /** Length-prefixed frames by payload: one payload sent to several peers is framed (copied) once. */
 const frames = new WeakMap<Uint8Array, Uint8Array>()
 
@@ -80,12 +89,37 @@ export class Messenger {
     }, { maxInboundStreams: 8, runOnLimitedConnection: false })
   }
 
+  /**
+   * Stop: no more sends. What was sent to a peer with an open stream — also frames queued behind
+   * backpressure, up to STOP_FLUSH_BYTES — is flushed to the transport (half-close, at most
+   * STOP_FLUSH_MS); frames waiting for a dial are dropped; every stream is then closed or aborted.
+   */
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
-    await this.node.unhandle(this.protocol)
-    for (const out of this.outbound.values()) out.stream?.abort(new Error('messenger stopped'))
+    const streams: Stream[] = []
+    for (const out of this.outbound.values()) {
+      const s = out.stream
+      if (s === undefined) continue
+      streams.push(s)
+      if (s.status !== 'open' || s.writeStatus !== 'writable') continue
+      for (let bytes = 0; out.queue.length > 0 && bytes < STOP_FLUSH_BYTES;) {
+        const frame = out.queue.shift() as Uint8Array
+        bytes += frame.length
+        try { s.send(frame) } catch { break } // over the stream's hard limit: the rest is dropped
+      }
+    }
     this.outbound.clear()
+    const signal = AbortSignal.timeout(STOP_FLUSH_MS)
+    await Promise.all(streams.map(async s => {
+      try {
+        await s.close({ signal })
+      } catch (err) {
+        s.abort(err instanceof Error ? err : new Error('messenger stopped'))
+      }
+    }))
+    // Only then: unhandling the protocol aborts the node's streams of it, outbound ones included.
+    await this.node.unhandle(this.protocol)
     for (const s of this.inbound) s.abort(new Error('messenger stopped'))
     this.inbound.clear()
   }
