@@ -205,6 +205,9 @@ test('a vote round asks again, every heartbeatMs, the members that have not answ
   c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: true }, 2720)
   t.is(c.role, 'candidate')
   t.deepEqual(sent(c.takeReady(), 'request-vote').map(m => m.to).sort(), ['b', 'c'])
+  // A late duplicate of b's pre-vote reply (it answered the resent pre-vote too) answers nothing
+  // of the election: b is still asked again.
+  c.step('b', { type: 'vote-reply', term: 6, granted: true, pre: true }, 2725)
   c.tick(2720 + heartbeatMs)
   const real = sent(c.takeReady(), 'request-vote')
   t.deepEqual(real.map(m => m.to).sort(), ['b', 'c'])
@@ -222,6 +225,15 @@ test('a voter grants a repeated RequestVote again to the candidate it voted for,
   t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: true, term: 6 })
   c.step('c', vote(6), 2300)
   t.like(sent(c.takeReady(), 'vote-reply')[0].msg, { granted: false, term: 6 })
+})
+
+test('forcePrimary is refused while the store is installing a snapshot (a primary without its data)', t => {
+  const c = core('a')
+  c.setInstalling(true)
+  t.like(c.forcePrimary(100_000), { ok: false, reason: 'this peer is installing a snapshot: its store is partial' })
+  t.not(c.role, 'primary')
+  c.setInstalling(false)
+  t.like(c.forcePrimary(100_000), { ok: true })
 })
 
 test('a non-member never starts an election', t => {

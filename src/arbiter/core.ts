@@ -433,6 +433,7 @@ export class ArbiterCore {
     if (!this.isMember()) return { ok: false, reason: 'this peer is not a member of a cluster' }
     if (this.currentRole === 'primary') return { ok: false, reason: 'this peer is already the primary' }
     if (this.heardLivePrimary(now)) return { ok: false, reason: `a live primary (${String(this.currentPrimary)}) is reachable` }
+    if (this.installing) return { ok: false, reason: 'this peer is installing a snapshot: its store is partial' }
     const previous = { clusterId: this.clusterId, term: this.currentTerm, members: this.members }
     this.clusterId = this.newClusterId()
     this.currentTerm += 1
@@ -1089,7 +1090,10 @@ export class ArbiterCore {
 
   private onVoteReply (from: string, m: VoteReplyMessage, now: number): void {
     if (this.clusterId === undefined) return
-    if (this.preVoting || this.currentRole === 'candidate') this.voteAnswered.add(from)
+    // An answer to the round in progress (a pre-vote reply in a pre-vote round, a vote reply of
+    // this term in an election): no need to ask that member again. A late reply to another
+    // round says nothing about this one.
+    if (m.pre ? this.preVoting : this.currentRole === 'candidate' && m.term === this.currentTerm) this.voteAnswered.add(from)
     if (m.config !== undefined && this.currentRole !== 'primary' && compareConfig(m.config, this.configId()) > 0) {
       this.log?.('membership %d/%d learnt from voter %s', m.config.configTerm, m.config.version, from)
       this.setConfig(m.config, now)

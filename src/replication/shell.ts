@@ -513,8 +513,11 @@ export class Replication {
           await a
           if (a === this.applying && this.persistsInFlight === 0) break
         }
-        if (!this.replica.snapshotPending && this.init.store.state.index >= msg.index) {
-          // Not asked for and not ahead of the store after all: installing it would go back.
+        if ((!this.replica.snapshotPending && this.init.store.state.index >= msg.index) ||
+          this.tracker !== undefined || this.leader !== r.from) {
+          // Not asked for and not ahead of the store after all (installing it would go back), or
+          // this peer no longer follows the sender — it may even have become primary while
+          // earlier persists finished, and a primary's store must never be cleared.
           r.failed = r.skipped = true
           if (this.receiving === r) this.receiving = undefined
           return

@@ -40,27 +40,28 @@ const RESERVED_META = new Set(['state', 'install', 'logFloor'])
 const CONTENT_RANGES: Array<[Bytes, Bytes]> = [[DATA_START, DATA_END], [HISTORY_START, HISTORY_END], [LOG_START, LOG_END], [EXPIRY_START, EXPIRY_END], [REQUEST_START, REQUEST_END]]
 /** Request-index rows read per native call at open. */
 const REQUEST_READ_BATCH = 1024
+/** Log entries read per native call to check request rows that name the index alone (whole entries: values and all). */
+const LEGACY_ROW_READS = 64
 
-/** Value of a request-index row: the log index of the entry. */
-function encodeIndex (index: number): Bytes {
-  return new Writer(varintLength(index)).varint(index).finish()
-}
-
-/** Value of a request-index row a snapshot brought: index, term and revision of its entry (below the log floor). */
-function encodeRowBelow (row: RequestEntry): Bytes {
+/**
+ * Value of a request-index row: index, term and revision of the entry the request made. Rows
+ * are kept exact in the same batches as the log, so a snapshot sends them without reading the
+ * entries; a row below the log floor (an installed snapshot's) is the answer itself.
+ */
+function encodeRequestRow (row: RequestEntry): Bytes {
   return new Writer(varintLength(row.index) + varintLength(row.term) + varintLength(row.revision))
     .varint(row.index).varint(row.term).varint(row.revision).finish()
 }
 
-/** A request-index row: the log index alone (check the entry), or the whole position (a row below the log floor). */
-function decodeRequestRow (k: Bytes, v: Bytes): { request: Bytes, index: number, below?: RequestRow } {
+/** A request-index row (a view of `k`); rows written before session 6 hold the index alone. */
+function decodeRequestRow (k: Bytes, v: Bytes): { request: Bytes, index: number, position?: { term: number, revision: number } } {
   const request = requestOfKey(k)
   const r = new Reader(v)
   const index = r.varint()
   if (r.remaining === 0) return { request, index }
-  const below = { request, index, term: r.varint(), revision: r.varint() }
+  const position = { term: r.varint(), revision: r.varint() }
   r.end()
-  return { request, index, below }
+  return { request, index, position }
 }
 
 /** Entries per `nextv` when reading a snapshot. */
@@ -203,14 +204,13 @@ export class LevelStore implements Store {
     this.requests.clear()
     const it = this.db.iterator({ gte: REQUEST_START, lt: REQUEST_END })
     try {
-      for (;;) {
-        const rows = await it.nextv(REQUEST_READ_BATCH)
+      // nextv ends a batch early at its byte budget too: only an empty one is the end.
+      for (let rows = await it.nextv(REQUEST_READ_BATCH); rows.length > 0; rows = await it.nextv(REQUEST_READ_BATCH)) {
         for (const [k, v] of rows) {
           const row = decodeRequestRow(k, v)
-          if (row.below !== undefined) this.requests.addBelow(row.below)
+          if (row.position !== undefined && row.index < this.current.firstLogIndex) this.requests.addBelow({ request: row.request, index: row.index, ...row.position })
           else this.requests.add(row.request, row.index)
         }
-        if (rows.length < REQUEST_READ_BATCH) break
       }
     } finally {
       await it.close()
@@ -290,7 +290,7 @@ export class LevelStore implements Store {
     const batch = this.db.batch()
     for (const e of entries) {
       batch.put(logKey(e.index), encodeLogEntry(e))
-      if (e.request !== undefined) batch.put(requestKey(e.request), encodeIndex(e.index))
+      if (e.request !== undefined) batch.put(requestKey(e.request), encodeRequestRow(e))
       for (const m of e.mutations) {
         if (m.prevExpiresAt !== undefined) batch.del(expiryKey(m.prevExpiresAt, m.key))
         if (m.type === 'put') {
@@ -458,7 +458,7 @@ export class LevelStore implements Store {
         const rows: Array<[Bytes, Bytes]> = []
         for (let more = true; more;) {
           const got = await it.nextv(HISTORY_READ_BATCH)
-          more = got.length === HISTORY_READ_BATCH
+          more = got.length > 0 // a batch may end early at nextv's byte budget: only an empty one is the end
           for (const row of got) {
             if (compareBytes(row[0], to) > 0) { more = false; break }
             rows.push(row)
@@ -590,7 +590,7 @@ export class LevelStore implements Store {
       checkRowsBelow(rows, inst.position)
       if (rows.length === 0) return
       const batch = this.db.batch()
-      for (const row of rows) batch.put(requestKey(row.request), encodeRowBelow(row))
+      for (const row of rows) batch.put(requestKey(row.request), encodeRequestRow(row))
       await batch.write({ sync: false }) // durable with finishInstall's synced batch
       for (const row of rows) this.requests.addBelow(row)
     })
@@ -774,28 +774,36 @@ class LevelSnapshot implements StoreSnapshot {
     const it = this.db.iterator({ gte: REQUEST_START, lt: REQUEST_END, snapshot: this.handle })
     this.iterators.add(it)
     try {
-      for (;;) {
-        const rows = await this.nextRows(it, maxRows)
-        const out: RequestRow[] = []
-        const inLog: Array<{ request: Bytes, index: number }> = []
-        for (const [k, v] of rows) {
-          const row = decodeRequestRow(k, v)
-          if (row.below !== undefined) out.push({ ...row.below, request: row.below.request.slice() })
-          else if (row.index >= firstLogIndex && row.index <= last) inLog.push({ request: row.request.slice(), index: row.index })
-        }
-        // A row of the log counts only when its entry, as of the snapshot, carries the fingerprint.
-        const entries = inLog.length === 0 ? [] : await this.db.getMany(inLog.map(r => logKey(r.index)), { snapshot: this.handle })
-        inLog.forEach((r, i) => {
+      const out: RequestRow[] = []
+      // Rows written before session 6 name the index alone: their entries are read, a few at a time.
+      const legacy: Array<{ request: Bytes, index: number }> = []
+      const readLegacy = async (): Promise<void> => {
+        const batch = legacy.splice(0)
+        const entries = await this.db.getMany(batch.map(r => logKey(r.index)), { snapshot: this.handle })
+        batch.forEach((r, i) => {
           const bytes = entries[i]
           const carried = bytes === undefined ? undefined : logEntryRequest(bytes)
           if (bytes === undefined || carried === undefined || compareBytes(carried, r.request) !== 0) return
           const { term, revision } = rawLogEntry(bytes)
           out.push({ request: r.request, index: r.index, term, revision })
         })
-        if (out.length > 0) yield out
-        if (rows.length < maxRows) return
-        if (this.closing !== undefined) throw new StorageError('snapshot is closed')
       }
+      // nextv ends a batch early at its byte budget too: only an empty one is the end.
+      for (let rows = await this.nextRows(it, maxRows); rows.length > 0; rows = await this.nextRows(it, maxRows)) {
+        for (const [k, v] of rows) {
+          const row = decodeRequestRow(k, v)
+          if (row.index > last) continue
+          const request = row.request.slice()
+          if (row.position !== undefined) out.push({ request, index: row.index, ...row.position })
+          else if (row.index >= firstLogIndex && legacy.push({ request, index: row.index }) >= LEGACY_ROW_READS) await readLegacy()
+          while (out.length >= maxRows) {
+            yield out.splice(0, maxRows)
+            if (this.closing !== undefined) throw new StorageError('snapshot is closed')
+          }
+        }
+      }
+      if (legacy.length > 0) await readLegacy()
+      while (out.length > 0) yield out.splice(0, maxRows)
     } finally {
       this.iterators.delete(it)
       await it.close()

@@ -88,7 +88,9 @@ export interface ProposedFixes {
    * position; it neither stands for election nor takes office) and when it ends. Without it, a
    * peer whose store an install had just cleared still advertised its old log position, won an
    * election with it and, as primary (which takes no snapshot), never finished the install: its
-   * store refused every append and the cluster's writes stalled for good.
+   * store refused every append and the cluster's writes stalled for good. Also: an install
+   * does not begin once the peer no longer follows the sender (it may have become primary while
+   * earlier persists finished).
    */
   noLeadWhileInstalling?: boolean
 }
@@ -584,12 +586,13 @@ export class SimPeer {
           // Every persist handed out so far, including ones queued after this began.
           for (let a = this.applying, i = 0; i < 1000; a = this.applying, i++) { await a; if (a === this.applying && this.persistsInFlight === 0) break }
         }
-        if (this.host.fixes.staleSnapshot === true && !this.replica.snapshotPending && this.disk.state.index >= msg.index) {
+        const tell = this.host.fixes.noLeadWhileInstalling === true
+        if ((this.host.fixes.staleSnapshot === true && !this.replica.snapshotPending && this.disk.state.index >= msg.index) ||
+          (tell && (this.tracker !== undefined || this.leader !== r.from))) {
           r.failed = r.skipped = true
           if (this.receiving === r) this.receiving = undefined
           return
         }
-        const tell = this.host.fixes.noLeadWhileInstalling === true
         if (tell) this.core?.setInstalling(true)
         try {
           await this.disk.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
