@@ -9,6 +9,7 @@
  * bounded, and the peers that stay agree on one primary and the expected membership.
  */
 import test from 'ava'
+import type { ExecutionContext } from 'ava'
 import { ArbiterCore, ELECTION_TIMEOUT_MS } from '../src/arbiter/index.js'
 import type { ArbiterInit, ArbiterMessage, PersistedState, Ready } from '../src/arbiter/index.js'
 import { describeRun, safetyViolations } from './helpers/sim-check.js'
@@ -296,6 +297,16 @@ test('core: a leaving secondary tells every member, not only the primary', t => 
   t.deepEqual(sent(c.takeReady(), 'leave').map(m => m.to).sort(), ['a', 'b'])
 })
 
+/** Secondary `a` (term 5) wins the election of term 6 with c's vote at 3000 ms, then leaves at 3010. */
+function electAndLeave (t: ExecutionContext, a: ArbiterCore): void {
+  a.takeReady()
+  a.tick(3000)
+  for (const m of sent(a.takeReady(), 'request-vote')) a.step(m.to, { type: 'vote-reply', term: 6, granted: true, pre: true }, 3001)
+  a.step('c', { type: 'vote-reply', term: 6, granted: true, pre: false }, 3002)
+  t.is(a.role, 'primary')
+  a.leave(3010)
+}
+
 test('core: a Leave heard as a secondary counts later; a leaver that disconnected is forgotten (it may come back, not leaving)', t => {
   for (const reconnected of [false, true]) {
     const a = new ArbiterCore({ self: 'a', state: state(), now: 0, random: mulberry32(7), log: { term: 5, index: 10 } })
@@ -308,12 +319,7 @@ test('core: a Leave heard as a secondary counts later; a leaver that disconnecte
       // A leaver repeats its Leave every helloIntervalMs (500 ms) until it is removed.
       for (let at = 502; at < 3000; at += 500) a.step('b', { type: 'leave', term: 5, clusterId: CID }, at)
     }
-    a.takeReady()
-    a.tick(3000)
-    for (const m of sent(a.takeReady(), 'request-vote')) a.step(m.to, { type: 'vote-reply', term: 6, granted: true, pre: true }, 3001)
-    a.step('c', { type: 'vote-reply', term: 6, granted: true, pre: false }, 3002)
-    t.is(a.role, 'primary')
-    a.leave(3010)
+    electAndLeave(t, a)
     t.is(a.handingOverTo, reconnected ? 'b' : 'c')
   }
 })
@@ -327,12 +333,7 @@ test('core: a leaving mark lapses two hello intervals after the last Leave: a pe
     // still leaving at 2500.
     a.step('b', { type: 'leave', term: 5, clusterId: CID }, 2)
     if (lastLeaveAt > 2) a.step('b', { type: 'leave', term: 5, clusterId: CID }, lastLeaveAt)
-    a.takeReady()
-    a.tick(3000)
-    for (const m of sent(a.takeReady(), 'request-vote')) a.step(m.to, { type: 'vote-reply', term: 6, granted: true, pre: true }, 3001)
-    a.step('c', { type: 'vote-reply', term: 6, granted: true, pre: false }, 3002)
-    t.is(a.role, 'primary')
-    a.leave(3010)
+    electAndLeave(t, a)
     t.is(a.handingOverTo, lastLeaveAt === 2 ? 'b' : 'c', `last Leave at ${lastLeaveAt}`)
     t.false(sent(a.takeReady(), 'members').some(m => m.msg.type === 'members' && !m.msg.members.includes('b')) && lastLeaveAt === 2, 'a lapsed leaver is not removed')
   }
