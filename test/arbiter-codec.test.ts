@@ -28,6 +28,8 @@ const SAMPLES: Array<[string, ArbiterMessage]> = [
   ['heartbeat', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 4, version: 10 }],
   ['heartbeat with members', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 5, version: 11, members: ['a', 'b'] }],
   ['heartbeat-ack', { type: 'heartbeat-ack', term: 5, configTerm: 5, version: 11, log: { term: 5, index: 77 } }],
+  ['heartbeat with a confirmation round', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 5, version: 11, members: ['a', 'b'], probe: 300 }],
+  ['heartbeat-ack echoing a round', { type: 'heartbeat-ack', term: 5, configTerm: 5, version: 11, log: { term: 5, index: 77 }, probe: 300 }],
   ['request-vote', { type: 'request-vote', term: 6, clusterId: CID, pre: false, log: { term: 5, index: 77 }, configTerm: 5, version: 11 }],
   ['request-vote, pre', { type: 'request-vote', term: 6, clusterId: CID, pre: true, log: { term: 5, index: 77 }, configTerm: 5, version: 11 }],
   ['vote-reply, granted', { type: 'vote-reply', term: 6, granted: true, pre: false }],

@@ -236,6 +236,40 @@ test('forcePrimary is refused while the store is installing a snapshot (a primar
   t.like(c.forcePrimary(100_000), { ok: true })
 })
 
+test('a confirmation round (read barrier) counts only echoes of that round or a later one, of this term, from a majority', t => {
+  const ack = (probe?: number, term = 6): ArbiterMessage => ({ type: 'heartbeat-ack', term, configTerm: 6, version: 4, log: { term: 5, index: 10 }, ...(probe !== undefined ? { probe } : {}) })
+  const c = primary()
+  const r1 = c.startConfirmation(4000) as number
+  const hb = sent(c.takeReady(), 'heartbeat')
+  t.deepEqual(hb.map(m => m.to).sort(), ['b', 'c'])
+  t.true(hb.every(m => m.msg.type === 'heartbeat' && m.msg.probe === r1))
+  t.true(c.confirmedRound() < r1, 'itself alone is no majority')
+  c.step('b', ack(), 4001)
+  t.true(c.confirmedRound() < r1, 'an ack without the echo (an earlier heartbeat) does not count')
+  c.step('b', ack(r1), 4002)
+  t.is(c.confirmedRound(), r1, 'b and itself: 2 of 3')
+  const r2 = c.startConfirmation(4010) as number
+  t.true(r2 > r1)
+  c.step('c', ack(r1), 4011)
+  t.is(c.confirmedRound(), r1, 'an echo of an older round confirms only that one')
+  c.step('c', ack(r2), 4012)
+  t.is(c.confirmedRound(), r2)
+  // A member of a newer term does not echo ours: the primary adopts it and no longer leads.
+  const r3 = c.startConfirmation(4020) as number
+  c.step('b', ack(r3, 7), 4021)
+  t.not(c.role, 'primary')
+  t.is(c.confirmedRound(), 0)
+  t.is(c.startConfirmation(4022), undefined, 'only a primary confirms')
+})
+
+test('a member echoes a confirmation round in its heartbeat ack', t => {
+  const c = core('b')
+  c.step('a', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 5, version: 3, probe: 42 }, 100)
+  t.like(sent(c.takeReady(), 'heartbeat-ack')[0].msg, { type: 'heartbeat-ack', term: 5, probe: 42 })
+  c.step('a', heartbeat(5), 200)
+  t.is((sent(c.takeReady(), 'heartbeat-ack')[0].msg as { probe?: number }).probe, undefined)
+})
+
 test('a non-member never starts an election', t => {
   const c = core('z', { state: state() })
   c.tick(100_000)

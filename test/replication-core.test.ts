@@ -267,7 +267,7 @@ test('a Need answer: a delta ends with "your log ends here"; a fresh peer gets a
   await sendSnapshot(store, 1, m => { snap.push(m) }, () => true)
   const chunks = snap.filter(m => m.type === 'snapshot-chunk')
   t.is(chunks.length, Math.ceil((n + 1) / SNAPSHOT_CHUNK_RECORDS))
-  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, count: n + 1, requests: 0 })
+  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 1, index: n + 1, count: n + 1, requests: 0 })
   for (const c of chunks) t.true(decodeMessage(encodeMessage(c)).ok)
 })
 
@@ -296,7 +296,7 @@ test('a snapshot carries the requests of the log after its records, in messages 
   const expected = Array.from({ length: n }, (_, i) => i + 1).filter(i => i % 10 !== 0)
   t.deepEqual(all.map(r => r.index).sort((a, b) => a - b), expected)
   for (const r of all) t.deepEqual(r, { request: fp(r.index), index: r.index, term: 2, revision: r.index })
-  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 3, count: 50, requests: expected.length })
+  t.deepEqual(snap[snap.length - 1], { type: 'snapshot-end', term: 3, index: n, count: 50, requests: expected.length })
   for (const m of snap.filter(m => m.type === 'snapshot-requests')) t.deepEqual(decodeMessage(encodeMessage(m)), { ok: true, msg: m })
 })
 
@@ -455,14 +455,14 @@ test('replication frames round-trip, and malformed ones give a verdict instead o
     { type: 'ack', term: 4, index: 9, entryTerm: 3 },
     { type: 'need', term: 2, from: 7, snapshot: true },
     { type: 'snapshot-begin', term: 2, index: 100, entryTerm: 2, revision: 90, keys: 5 },
-    { type: 'snapshot-chunk', term: 2, records: packed([['a', { value: enc('x'), revision: 3, createRevision: 1, version: 2, expiresAt: 99 }], ['b', { value: enc('y'), revision: 4, createRevision: 4, version: 1 }]]) },
-    { type: 'snapshot-requests', term: 2, rows: [{ request: new Uint8Array(16).fill(7), index: 99, term: 2, revision: 89 }, { request: new Uint8Array(16).fill(200), index: 3, term: 1, revision: 3 }] },
-    { type: 'snapshot-end', term: 2, count: 5, requests: 2 }
+    { type: 'snapshot-chunk', term: 2, index: 100, records: packed([['a', { value: enc('x'), revision: 3, createRevision: 1, version: 2, expiresAt: 99 }], ['b', { value: enc('y'), revision: 4, createRevision: 4, version: 1 }]]) },
+    { type: 'snapshot-requests', term: 2, index: 100, rows: [{ request: new Uint8Array(16).fill(7), index: 99, term: 2, revision: 89 }, { request: new Uint8Array(16).fill(200), index: 3, term: 1, revision: 3 }] },
+    { type: 'snapshot-end', term: 2, index: 100, count: 5, requests: 2 }
   ]
   for (const m of msgs) t.deepEqual(decodeMessage(encodeMessage(m)), { ok: true, msg: m })
   const rows = encodeMessage(msgs[5])
   for (let n = 0; n < rows.length; n++) t.false(decodeMessage(rows.subarray(0, n)).ok, `request rows cut at ${n}`)
-  t.false(decodeMessage(encodeMessage({ type: 'snapshot-requests', term: 2, rows: [{ request: new Uint8Array(16), index: 0, term: 1, revision: 1 }] })).ok, 'a row naming no entry')
+  t.false(decodeMessage(encodeMessage({ type: 'snapshot-requests', term: 2, index: 100, rows: [{ request: new Uint8Array(16), index: 0, term: 1, revision: 1 }] })).ok, 'a row naming no entry')
   const good = encodeMessage(msgs[0])
   for (let n = 0; n < good.length; n++) t.false(decodeMessage(good.subarray(0, n)).ok)
   // Entries that do not follow prevIndex are refused.
@@ -475,7 +475,7 @@ test('replication frames round-trip, and malformed ones give a verdict instead o
   const raw = (rows: Array<[Uint8Array, Uint8Array]>, count = rows.length): Uint8Array => {
     const p = new RecordPacker(64)
     for (const [k, r] of rows) p.add(k, r)
-    return encodeMessage({ type: 'snapshot-chunk', term: 1, records: { count, bytes: p.take().bytes } })
+    return encodeMessage({ type: 'snapshot-chunk', term: 1, index: 1, records: { count, bytes: p.take().bytes } })
   }
   for (const [what, frame] of [
     ['keys out of order', raw([[enc('b'), encodeRecord(rec)], [enc('a'), encodeRecord(rec)]])],

@@ -25,6 +25,8 @@ interface Rig {
   ack: { auto: boolean, pending: Array<() => void> }
   confirmFails: { on: boolean }
   commitFails: { on: boolean }
+  /** The leadership hook (read barrier): calls made, fail them, or hold them until released. */
+  lead: { calls: number, fails: boolean, hold: boolean, pending: Array<() => void> }
 }
 
 async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): Promise<Rig> {
@@ -36,6 +38,7 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
   const ack = { auto: true, pending: [] as Array<() => void> }
   const confirmFails = { on: false }
   const commitFails = { on: false }
+  const lead = { calls: 0, fails: false, hold: false, pending: [] as Array<() => void> }
   const seq = new Sequencer({
     store,
     sync: false,
@@ -52,10 +55,15 @@ async function rig (opts: { replicated?: boolean, store?: MemoryStore } = {}): P
           confirm: async (index: number) => {
             confirmed.push(index)
             if (confirmFails.on) throw new OperationFailedError('not confirmed by 1 member(s) within 1000 ms', '', { unconfirmed: ['peer-b'] })
+          },
+          leadership: async () => {
+            lead.calls++
+            if (lead.hold) await new Promise<void>(resolve => { lead.pending.push(resolve) })
+            if (lead.fails) throw new OperationFailedError('a majority of the members did not confirm this primary within 1000 ms', '')
           }
         })
   })
-  return { store, seq, sent, confirmed, term, ack, confirmFails, commitFails }
+  return { store, seq, sent, confirmed, term, ack, confirmFails, commitFails, lead }
 }
 
 const set = (key: string, value: string, extra: Partial<SetCommand> = {}): SetCommand => ({ op: 'set', key, value: enc(value), ...extra })
@@ -207,6 +215,27 @@ test('a new primary that cannot confirm its term fails an ok: false answer with 
   commitFails.on = true
   confirmFails.on = true
   await t.throwsAsync(seq.submit(set('k', 'x', { ifNotExists: true }), 'w4'), { instanceOf: OperationFailedError })
+})
+
+test('a primary answers ok: false only after a read barrier begun after the batch was planned; one cut off from the others fails the answer instead', async t => {
+  const { seq, lead, sent } = await rig()
+  t.deepEqual(await seq.submit(set('k', 'v'), 'w1'), { ok: true, revision: 1 }) // the term is confirmed
+  t.is(lead.calls, 0, 'a write that made an entry is confirmed by its acknowledgement')
+  lead.hold = true
+  let answered = false
+  const rejected = seq.submit(set('k', 'x', { ifNotExists: true }), 'w2').then(r => { answered = true; return r })
+  while (lead.pending.length === 0) await new Promise(resolve => setImmediate(resolve))
+  await new Promise(resolve => setImmediate(resolve))
+  t.false(answered, 'not before a majority confirmed this primary')
+  for (const release of lead.pending.splice(0)) release()
+  t.deepEqual(await rejected, { ok: false, revision: 1 })
+  t.is(sent.length, 1, 'nothing written for it')
+  // Cut off (the confirmation round fails): the answer fails, naming its id; nothing is written.
+  lead.hold = false
+  lead.fails = true
+  const err = await t.throwsAsync(seq.submit(set('k', 'y', { ifNotExists: true }), 'w3'), { instanceOf: OperationFailedError })
+  t.is(err?.id, 'w3')
+  t.is(sent.length, 1)
 })
 
 /** A store on which an entry lands right after a request lookup missed it (a replica persist finishing as this peer takes over). */

@@ -11,8 +11,8 @@
  * 0x04 join-rejected  reason flags(1=primary 2=clusterId) [primary] [clusterId]
  * 0x05 members        flags(1=committed) term clusterId configTerm version members
  * 0x06 members-ack    term configTerm version
- * 0x07 heartbeat      flags(1=members) term clusterId configTerm version [members]
- * 0x08 heartbeat-ack  term configTerm version log
+ * 0x07 heartbeat      flags(1=members 2=probe) term clusterId configTerm version [members] [probe]
+ * 0x08 heartbeat-ack  term configTerm version log probe     (probe: the heartbeat's, echoed; 0: none)
  * 0x09 request-vote   flags(1=pre) term clusterId log configTerm version
  * 0x0a vote-reply     flags(1=granted 2=pre 4=config) term [configTerm version members]
  * 0x0b timeout-now    term
@@ -129,16 +129,18 @@ export function encodeMessage (msg: ArbiterMessage): Uint8Array {
       int(w, msg.term); int(w, msg.configTerm); int(w, msg.version)
       break
     case 'heartbeat':
-      w.u8(T_HEARTBEAT).u8(msg.members !== undefined ? 1 : 0)
+      w.u8(T_HEARTBEAT).u8((msg.members !== undefined ? 1 : 0) | (msg.probe !== undefined ? 2 : 0))
       int(w, msg.term)
       clusterId(w, msg.clusterId)
       int(w, msg.configTerm); int(w, msg.version)
       if (msg.members !== undefined) members(w, msg.members)
+      if (msg.probe !== undefined) int(w, msg.probe)
       break
     case 'heartbeat-ack':
       w.u8(T_HEARTBEAT_ACK)
       int(w, msg.term); int(w, msg.configTerm); int(w, msg.version)
       log(w, msg.log)
+      int(w, msg.probe ?? 0)
       break
     case 'request-vote':
       w.u8(T_REQUEST_VOTE).u8(msg.pre ? 1 : 0)
@@ -258,17 +260,22 @@ function decodeBody (r: Reader, type: number): ArbiterMessage | undefined {
     case T_MEMBERS_ACK:
       return { type: 'members-ack', term: r.varint(), configTerm: r.varint(), version: r.varint() }
     case T_HEARTBEAT: {
-      const f = rFlags(r, 1)
+      const f = rFlags(r, 3)
       const term = r.varint()
       const cid = rClusterId(r)
       const configTerm = r.varint()
       const version = r.varint()
       const msg: ArbiterMessage = { type: 'heartbeat', term, clusterId: cid, configTerm, version }
       if ((f & 1) !== 0) msg.members = rMembers(r)
+      if ((f & 2) !== 0) msg.probe = r.varint()
       return msg
     }
-    case T_HEARTBEAT_ACK:
-      return { type: 'heartbeat-ack', term: r.varint(), configTerm: r.varint(), version: r.varint(), log: rLog(r) }
+    case T_HEARTBEAT_ACK: {
+      const msg: ArbiterMessage = { type: 'heartbeat-ack', term: r.varint(), configTerm: r.varint(), version: r.varint(), log: rLog(r) }
+      const probe = r.varint()
+      if (probe > 0) msg.probe = probe
+      return msg
+    }
     case T_REQUEST_VOTE: {
       const f = rFlags(r, 1)
       const term = r.varint()

@@ -44,7 +44,7 @@ import { MAX_MEMBERS, MAX_PEER_ID_BYTES, MAX_QUEUED_CHANGES } from './constants.
 import { resolveArbiterOptions } from './options.js'
 import { compareConfig, compareLog, majority, upToDate } from './rules.js'
 import type {
-  ArbiterEvent, ArbiterInit, ArbiterMessage, ArbiterStatus, ConfigId, HeartbeatAckMessage,
+  ArbiterEvent, ArbiterInit, ArbiterMessage, ArbiterStatus, ConfigId, HeartbeatAckMessage, HeartbeatMessage,
   HelloMessage, JoinAcceptedMessage, JoinMessage, JoinRejectedMessage, LeaveMessage, LogPosition,
   Membership, MembersAckMessage, MembersMessage, Outbound, PersistedState, Ready, RequestVoteMessage,
   ResolvedArbiterOptions, Role, TimeoutNowMessage, VoteReplyMessage
@@ -121,6 +121,10 @@ export class ArbiterCore {
   private electionDeadline: number
   private preVoting = false
   private readonly preVotes = new Set<string>()
+  /** Leadership confirmation rounds started ({@link startConfirmation}); never reused. */
+  private probeSeq = 0
+  /** Primary: the latest confirmation round each member echoed in this term. */
+  private readonly probed = new Map<string, number>()
   /** Members that answered the vote round in progress (pre or real), granting or not. */
   private readonly voteAnswered = new Set<string>()
   /** When the round's requests were last sent ({@link resendVoteRequests}). */
@@ -296,6 +300,29 @@ export class ArbiterCore {
   }
 
   /**
+   * Primary: start a leadership confirmation round (a read barrier, as Raft's ReadIndex) — a
+   * heartbeat carrying the round's number to every member, who echoes it in its ack if it still
+   * follows this primary in this term. Returns the round, or undefined when not primary. Once
+   * {@link confirmedRound} reaches it, a majority of the membership (this peer included) still
+   * followed this peer in its term after the round began, so no other primary can have been
+   * elected before that: state this peer read before starting the round was current then.
+   */
+  startConfirmation (now: number): number | undefined {
+    if (this.currentRole !== 'primary' || this.clusterId === undefined) return undefined
+    const probe = ++this.probeSeq
+    this.nextHeartbeatAt = now + this.options.heartbeatMs
+    this.broadcastHeartbeat(probe)
+    return probe
+  }
+
+  /** The latest confirmation round a majority of the members echoed in this term (0: none; primary only). */
+  confirmedRound (): number {
+    if (this.currentRole !== 'primary') return 0
+    const echoed = this.members.map(id => id === this.self ? this.probeSeq : this.probed.get(id) ?? 0).sort((a, b) => b - a)
+    return echoed[majority(this.members.length) - 1] ?? 0
+  }
+
+  /**
    * A connection to `id` opened. `seed`: the peer is one of the configured bootstrap peers
    * (with `requireSeed`, a fresh peer founds only together with a reachable seed).
    */
@@ -364,7 +391,7 @@ export class ArbiterCore {
         break
       case 'heartbeat': {
         const config = msg.members !== undefined ? { configTerm: msg.configTerm, version: msg.version, members: msg.members } : undefined
-        this.fromPrimary(from, msg.term, msg.clusterId, config, now, 'heartbeat')
+        this.fromPrimary(from, msg.term, msg.clusterId, config, now, 'heartbeat', msg.probe)
         break
       }
       case 'members-ack':
@@ -763,7 +790,7 @@ export class ArbiterCore {
   // Messages from the primary (heartbeat, members) and acks to it
 
   /** Heartbeat or Members: accept the sender as primary of a term >= ours, then ack. */
-  private fromPrimary (from: string, term: number, clusterId: string, config: Membership | undefined, now: number, kind: 'heartbeat' | 'members'): void {
+  private fromPrimary (from: string, term: number, clusterId: string, config: Membership | undefined, now: number, kind: 'heartbeat' | 'members', probe?: number): void {
     if (this.clusterId === undefined || clusterId !== this.clusterId) return
     if (term >= this.currentTerm) {
       this.adoptTerm(term, now)
@@ -781,6 +808,7 @@ export class ArbiterCore {
       this.send(from, ack)
     } else {
       const ack: HeartbeatAckMessage = { type: 'heartbeat-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion, log: { ...this.logPos } }
+      if (probe !== undefined) ack.probe = probe
       this.send(from, ack)
     }
   }
@@ -804,7 +832,10 @@ export class ArbiterCore {
     }
     f.lastHeard = now
     if (f.acked === undefined || compareConfig(m, f.acked) > 0) f.acked = { configTerm: m.configTerm, version: m.version }
-    if (m.type === 'heartbeat-ack') f.log = { ...m.log }
+    if (m.type === 'heartbeat-ack') {
+      f.log = { ...m.log }
+      if (m.probe !== undefined && m.probe > (this.probed.get(from) ?? 0)) this.probed.set(from, m.probe)
+    }
     this.checkCommit(now)
     if (this.transfer !== undefined && from === this.transfer.target) {
       if (m.type === 'heartbeat-ack') this.transfer.answered = true
@@ -819,15 +850,16 @@ export class ArbiterCore {
     return this.followers.get(id)?.lastHeard ?? this.becamePrimaryAt
   }
 
-  private broadcastHeartbeat (): void {
+  private broadcastHeartbeat (probe?: number): void {
     const targets = new Set(this.members)
     for (const id of this.pending?.old ?? []) targets.add(id)
     for (const id of targets) {
       if (id === this.self) continue
       const acked = this.followers.get(id)?.acked
-      const hb: ArbiterMessage = {
+      const hb: HeartbeatMessage = {
         type: 'heartbeat', term: this.currentTerm, clusterId: this.clusterId as string, configTerm: this.configTerm, version: this.configVersion
       }
+      if (probe !== undefined) hb.probe = probe
       if (acked === undefined || compareConfig(acked, this.configId()) !== 0) hb.members = [...this.members]
       this.send(id, hb)
     }
@@ -1128,6 +1160,7 @@ export class ArbiterCore {
     this.handoverTarget = undefined
     this.becamePrimaryAt = now
     this.followers.clear()
+    this.probed.clear()
     // Eviction clocks start from when this peer last heard each member (a dead predecessor has
     // been silent since it died), but give every member at least electionTimeoutMs to answer
     // the first heartbeats.

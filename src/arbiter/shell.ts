@@ -12,7 +12,7 @@
 import type { Logger } from '@libp2p/logger'
 import { randomBytes } from 'node:crypto'
 import type { ComponentLogger, PeerId } from '@libp2p/interface'
-import { StorageError } from '../errors.js'
+import { OperationFailedError, StorageError } from '../errors.js'
 import { Messenger } from '../net/messenger.js'
 import type { KvNode } from '../node/node.js'
 import type { Store } from '../store/types.js'
@@ -88,6 +88,8 @@ export class ArbiterShell {
   private forcing = false
   /** Set when the state could not be persisted: the core is stopped (fail-stop). */
   private failure?: Error
+  /** {@link confirmLeadership} calls waiting for their round. */
+  private confirmations: Array<{ round: number, term: number, resolve: () => void, reject: (err: Error) => void, timer?: ReturnType<typeof setTimeout> }> = []
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     this.core?.peerConnected(id, this.now(), { seed: this.init.seeds.has(id) })
@@ -269,6 +271,7 @@ export class ArbiterShell {
   private flush (): void {
     const core = this.core
     if (core === undefined || this.failure !== undefined) return
+    this.settleConfirmations()
     const ready = core.takeReady()
     if (ready.persist === undefined && ready.messages.length === 0 && ready.events.length === 0) return
     this.chain = this.chain.then(async () => {
@@ -299,10 +302,52 @@ export class ArbiterShell {
     })
   }
 
+  /**
+   * Resolve once a majority of the members (this peer included) confirmed, after this call, that
+   * this peer is still their primary in its term (ArbiterCore.startConfirmation: a read barrier,
+   * as Raft's ReadIndex): what this peer read before calling was then the cluster's current
+   * state. Rejects with OperationFailedError when this peer is not the primary, stops being it,
+   * or is not confirmed within `timeoutMs`.
+   */
+  async confirmLeadership (timeoutMs: number): Promise<void> {
+    const core = this.core
+    if (core === undefined || !this.running || this.failure !== undefined) throw new OperationFailedError('the arbiter is not running', '')
+    const now = this.now()
+    const round = core.startConfirmation(now)
+    if (round === undefined) throw new OperationFailedError('this peer is not the primary', '')
+    const term = core.status(now).term
+    await new Promise<void>((resolve, reject) => {
+      const w: ArbiterShell['confirmations'][number] = { round, term, resolve, reject }
+      w.timer = setTimeout(() => {
+        this.confirmations = this.confirmations.filter(x => x !== w)
+        reject(new OperationFailedError(`a majority of the members did not confirm this primary within ${timeoutMs} ms`, ''))
+      }, timeoutMs)
+      this.confirmations.push(w)
+      this.flush() // sends the round's heartbeats; settles at once in a one-member cluster
+    })
+  }
+
+  /** Settle the confirmation waiters: confirmed, or failed when this peer no longer leads their term. */
+  private settleConfirmations (reason?: string): void {
+    if (this.confirmations.length === 0) return
+    const core = this.core
+    const s = core?.status(this.now())
+    const confirmed = core?.confirmedRound() ?? 0
+    this.confirmations = this.confirmations.filter(w => {
+      const lost = reason ?? (s === undefined || s.role !== 'primary' || s.term !== w.term ? 'this peer stopped being the primary before it could confirm it still leads' : undefined)
+      if (lost === undefined && confirmed < w.round) return true
+      clearTimeout(w.timer)
+      if (lost === undefined) w.resolve()
+      else w.reject(new OperationFailedError(lost, ''))
+      return false
+    })
+  }
+
   /** Stop ticking and listening. Does not leave the cluster (see {@link leave}). */
   async stop (): Promise<void> {
     if (!this.running) return
     this.running = false
+    this.settleConfirmations('the arbiter stopped')
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     this.init.node.removeEventListener('peer:connect', this.onConnect)

@@ -127,6 +127,8 @@ export interface HeartbeatMessage {
   configTerm: number
   version: number
   members?: string[]
+  /** A leadership confirmation round (ArbiterCore.startConfirmation): echoed in the ack. */
+  probe?: number
 }
 
 /** Reply to a heartbeat: the member's term, membership and log position. */
@@ -136,6 +138,8 @@ export interface HeartbeatAckMessage {
   configTerm: number
   version: number
   log: LogPosition
+  /** The heartbeat's `probe`, echoed. */
+  probe?: number
 }
 
 /** Ask for a (pre-)vote. A pre-vote carries the term the candidate *would* take. */

@@ -71,6 +71,14 @@ export interface SequencerInit {
    * repeated request from its entry. @default none: an entry in the local log is committed
    */
   confirm?: (index: number) => Promise<void>
+  /**
+   * With `commit`: resolve once a majority of the members confirmed, after the call, that this
+   * peer still leads its term (a read barrier, as Raft's ReadIndex); reject to fail. The answers
+   * of a batch that changed nothing wait for it: they rest on this peer's state, which a primary
+   * cut off from the others (not stepped down yet) cannot otherwise know is still the cluster's.
+   * @default none
+   */
+  leadership?: () => Promise<void>
   /** Called after a batch is durable (e.g. to schedule expiry). */
   onAppended?: (entries: LogEntry[]) => void
   /**
@@ -112,6 +120,7 @@ export class Sequencer {
   private readonly term: () => number | undefined
   private readonly commit: CommitHook
   private readonly confirmHook?: (index: number) => Promise<void>
+  private readonly leadershipHook?: () => Promise<void>
   /** First entry this peer planned in its latest term as primary (see the header). */
   private termFirst: { term: number, index: number } | undefined
   /** A term whose first entry every member acknowledged (see `write`). */
@@ -138,6 +147,7 @@ export class Sequencer {
     this.term = init.term ?? (() => 0)
     this.commit = init.commit ?? (async () => {})
     this.confirmHook = init.confirm
+    this.leadershipHook = init.leadership
     this.replicated = init.commit !== undefined
     this.onAppended = init.onAppended
     this.onFatal = init.onFatal
@@ -319,18 +329,29 @@ export class Sequencer {
       // that primary were elected again), and a repeated request answered `ok: false` here
       // could turn out applied after all. So a new primary answers once its term's first
       // entry is confirmed (a barrier if it has none); not confirmed: OperationFailedError.
+      // And every such answer waits for a read barrier begun after it was planned: a majority
+      // still following this peer in its term, so that a primary cut off from the others, not
+      // yet stepped down, does not answer from a state a new primary may already have changed.
       const answer = (): void => { batch.forEach((p, i) => { p.resolve(results[i]) }) }
-      if (!this.replicated || this.confirmHook === undefined || this.termConfirmed === term) {
+      if (!this.replicated || this.confirmHook === undefined) {
         answer()
         return
       }
-      const done = this.confirmed(0).then(() => {
-        // Confirmed for a later term of this peer: its log may have been cut back in between.
-        if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before its state was confirmed`, '')
-        this.termConfirmed = term
+      const lead = this.leadershipHook
+      const done = (async () => {
+        if (this.termConfirmed !== term) {
+          await this.confirmed(0)
+          // Confirmed for a later term of this peer: its log may have been cut back in between.
+          if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before its state was confirmed`, '')
+          this.termConfirmed = term
+        }
+        if (lead !== undefined) {
+          await lead()
+          if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before it confirmed it still leads`, '')
+        }
         answer()
-      }).catch((err: any) => {
-        rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this new primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
+      })().catch((err: any) => {
+        rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
       })
       this.track(done)
       return

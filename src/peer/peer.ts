@@ -124,6 +124,10 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
             confirm: async (index: number) => {
               if (this.replication === undefined) throw new OperationFailedError('this peer is not replicating', '', { unconfirmed: [] })
               await this.replication.confirm(index)
+            },
+            leadership: async () => {
+              if (this.arbiter === undefined) throw new OperationFailedError('this peer has no arbiter', '')
+              await this.arbiter.confirmLeadership(opts.ackTimeoutMs)
             }
           }),
       onFatal: err => { this.failStop(err) },

@@ -6,10 +6,12 @@
  *   2 ack            varint term · varint index · varint entryTerm
  *   3 need           varint term · varint from · u8 snapshot(0|1)
  *   4 snapshot-begin varint term · varint index · varint entryTerm · varint revision · varint keys
- *   5 snapshot-chunk varint term · varint n · n × (string key · bytes record)   (PackedRecords)
- *   6 snapshot-end   varint term · varint count · varint requests
- *   7 snapshot-requests varint term · varint n · n × (16 bytes fingerprint · varint index · varint
- *                    entry term · varint revision)
+ *   5 snapshot-chunk varint term · varint index · varint n · n × (string key · bytes record)
+ *                    (PackedRecords)
+ *   6 snapshot-end   varint term · varint index · varint count · varint requests
+ *   7 snapshot-requests varint term · varint index · varint n · n × (16 bytes fingerprint ·
+ *                    varint index · varint entry term · varint revision)
+ * (the index after the term of 5–7 is the snapshot's, as in its begin)
  *
  * Log entries and records use the store's encodings (store/codec.ts); a snapshot chunk's body is
  * the store's PackedRecords as is, and an append copies each entry's known encoding (for a delta
@@ -53,13 +55,13 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
   if (m.type === 'snapshot-chunk') {
     // The packed records are already the wire body: one copy behind the header.
     const { count, bytes } = m.records
-    return new Writer(1 + varintLength(m.term) + varintLength(count) + bytes.length)
-      .u8(T_SNAP_CHUNK).varint(m.term).varint(count).raw(bytes).finish()
+    return new Writer(1 + varintLength(m.term) + varintLength(m.index) + varintLength(count) + bytes.length)
+      .u8(T_SNAP_CHUNK).varint(m.term).varint(m.index).varint(count).raw(bytes).finish()
   }
   if (m.type === 'snapshot-requests') {
-    let size = 1 + varintLength(m.term) + varintLength(m.rows.length)
+    let size = 1 + varintLength(m.term) + varintLength(m.index) + varintLength(m.rows.length)
     for (const r of m.rows) size += REQUEST_BYTES + varintLength(r.index) + varintLength(r.term) + varintLength(r.revision)
-    const w = new Writer(size).u8(T_SNAP_REQUESTS).varint(m.term).varint(m.rows.length)
+    const w = new Writer(size).u8(T_SNAP_REQUESTS).varint(m.term).varint(m.index).varint(m.rows.length)
     for (const r of m.rows) w.raw(r.request).varint(r.index).varint(r.term).varint(r.revision)
     return w.finish()
   }
@@ -75,7 +77,7 @@ export function encodeMessage (m: ReplicationMessage): Uint8Array {
       w.u8(T_SNAP_BEGIN).varint(m.term).varint(m.index).varint(m.entryTerm).varint(m.revision).varint(m.keys)
       break
     case 'snapshot-end':
-      w.u8(T_SNAP_END).varint(m.term).varint(m.count).varint(m.requests)
+      w.u8(T_SNAP_END).varint(m.term).varint(m.index).varint(m.count).varint(m.requests)
       break
   }
   return w.finish()
@@ -127,17 +129,19 @@ function decode (bytes: Uint8Array): ReplicationMessage {
       break
     case T_SNAP_CHUNK: {
       const term = r.varint()
+      const index = r.varint()
       const count = r.varint()
       if (count > r.remaining) throw new DecodeError(`record count ${count} exceeds the frame`)
       // Checked record by record without decoding (bounds, keys, order, headers), then copied
       // out of the transport's buffer: the store installs it later.
       const records = { count, bytes: r.rest().slice() }
       checkPacked(records)
-      msg = { type: 'snapshot-chunk', term, records }
+      msg = { type: 'snapshot-chunk', term, index, records }
       break
     }
     case T_SNAP_REQUESTS: {
       const term = r.varint()
+      const at = r.varint()
       const n = r.varint()
       if (n * (REQUEST_BYTES + 3) > r.remaining) throw new DecodeError(`request row count ${n} exceeds the frame`)
       const rows: RequestRow[] = []
@@ -150,11 +154,11 @@ function decode (bytes: Uint8Array): ReplicationMessage {
         if (index < 1 || entryTerm < 1 || revision < 1) throw new DecodeError(`request row ${i} names no entry`)
         rows.push({ request, index, term: entryTerm, revision })
       }
-      msg = { type: 'snapshot-requests', term, rows }
+      msg = { type: 'snapshot-requests', term, index: at, rows }
       break
     }
     case T_SNAP_END:
-      msg = { type: 'snapshot-end', term: r.varint(), count: r.varint(), requests: r.varint() }
+      msg = { type: 'snapshot-end', term: r.varint(), index: r.varint(), count: r.varint(), requests: r.varint() }
       break
     default:
       throw new DecodeError(`unknown replication message type ${type}`)

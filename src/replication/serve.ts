@@ -98,17 +98,17 @@ export async function sendSnapshot (store: Store, term: number, send: (m: Replic
     send({ type: 'snapshot-begin', term, index, entryTerm, revision, keys })
     let count = 0
     for await (const records of snap.packed({ maxRecords: SNAPSHOT_CHUNK_RECORDS, maxBytes: SNAPSHOT_CHUNK_BYTES })) {
-      send({ type: 'snapshot-chunk', term, records })
+      send({ type: 'snapshot-chunk', term, index, records })
       count += records.count
       if (!leading()) return
     }
     let requests = 0
     for await (const rows of snap.requests(SNAPSHOT_CHUNK_REQUESTS)) {
-      send({ type: 'snapshot-requests', term, rows })
+      send({ type: 'snapshot-requests', term, index, rows })
       requests += rows.length
       if (!leading()) return
     }
-    send({ type: 'snapshot-end', term, count, requests })
+    send({ type: 'snapshot-end', term, index, count, requests })
   } finally {
     await snap.close()
   }

@@ -534,8 +534,11 @@ export class Replication {
       this.init.onProgress?.({ phase: 'snapshot', done: 0, total: msg.keys })
       return
     }
+    if (msg.type !== 'snapshot-chunk' && msg.type !== 'snapshot-requests' && msg.type !== 'snapshot-end') return
     const r = this.receiving
-    if (r === undefined || r.from !== from) return
+    // Only this transfer's: when a begin was lost, the chunks and end of that other transfer
+    // (another index) must not complete this one with their records (found by the simulation).
+    if (r === undefined || r.from !== from || msg.index !== r.index) return
     r.lastChunkAt = now
     /** The next install step of this transfer, after every earlier one; skipped once one failed. */
     const step = (what: string, install: () => Promise<void>): void => {

@@ -49,6 +49,8 @@ export interface SnapshotBeginMessage {
 export interface SnapshotChunkMessage {
   type: 'snapshot-chunk'
   term: number
+  /** The snapshot's index (its begin's): a chunk of another transfer is never taken for this one's. */
+  index: number
   records: PackedRecords
 }
 
@@ -59,6 +61,8 @@ export interface SnapshotChunkMessage {
 export interface SnapshotRequestsMessage {
   type: 'snapshot-requests'
   term: number
+  /** The snapshot's index. */
+  index: number
   rows: RequestRow[]
 }
 
@@ -66,6 +70,8 @@ export interface SnapshotRequestsMessage {
 export interface SnapshotEndMessage {
   type: 'snapshot-end'
   term: number
+  /** The snapshot's index. */
+  index: number
   /** Records sent in total (the receiver checks it). */
   count: number
   /** Request rows sent in total (the receiver checks it). */

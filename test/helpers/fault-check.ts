@@ -12,11 +12,13 @@
  * 3. Every acknowledged write is in that log at the revision it was acknowledged with: the entry of
  *    that revision is this write (a set: a put of its unique value; a delete: a delete of its key).
  *    It is therefore present on every member, or superseded there by later entries of that log.
- * 4. A write refused before sequencing, or answered `ok: false`, was never written anywhere —
- *    unless it was sent more than once: an earlier attempt may have landed in a deposed
- *    primary's suffix (discarded since), or been applied by a new primary while a primary cut off
- *    from the others, not yet stepped down, answered the repeat `ok: false` from its stale state
- *    (a known limit: docs/protocol.md §9.6). Property 9 still holds for those.
+ * 4. A write refused before sequencing, or answered `ok: false`, was never written anywhere. A
+ *    write sent more than once may have had an earlier attempt land in a deposed primary's suffix
+ *    (discarded since): for those, a refused one is exempt (an earlier attempt may have been
+ *    applied; property 5 covers it), and one whose last answer was `ok: false` must not be in
+ *    the final log. (That held only once primaries answer `ok: false` behind a read barrier: a
+ *    primary cut off from the others, not yet stepped down, answered a repeat from its stale
+ *    state while a new primary applied the first attempt.) Property 9 holds for all.
  * 5. A failed (OperationFailedError) or unanswered (peer crashed) set is applied on every member
  *    or on none; so is a repeatable set whose last attempt was refused after earlier attempts.
  * 9. No write is applied twice: no value (unique per set) is put by two entries of the final log,
@@ -164,6 +166,8 @@ export async function checkHistory (world: FaultWorld): Promise<string[]> {
       if (!ok) out.push(`acknowledged write ${w.id} (${describe(w)}) at revision ${r} on ${w.node} is not in the final log (there: ${e === undefined ? 'nothing' : fingerprint(e)})`)
     } else if (w.attempts <= 1 && (w.status === 'rejected' || w.status === 'refused') && w.value !== undefined && h.valuesWritten.has(w.value)) {
       out.push(`write ${w.id} (${describe(w)}) was ${w.status} (${w.error ?? 'ok: false'}) but was written`)
+    } else if (w.attempts > 1 && w.status === 'rejected' && w.value !== undefined && puts.has(w.value)) {
+      out.push(`repeated write ${w.id} (${describe(w)}) was last answered ok: false but is in the final log`)
     }
   }
 

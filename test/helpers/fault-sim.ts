@@ -141,7 +141,7 @@ export interface WorldInit {
 }
 
 /** Every proposed fix on: what CI runs until the shells carry them. */
-export const ALL_FIXES: ProposedFixes = { snapshotReceive: true, gossipCoalesce: true, storeMoved: true, staleSnapshot: true, noLeadWhileInstalling: true }
+export const ALL_FIXES: ProposedFixes = { snapshotReceive: true, gossipCoalesce: true, storeMoved: true, staleSnapshot: true, noLeadWhileInstalling: true, readBarrier: true, snapshotIndexed: true }
 
 /** The simulated world. */
 export class FaultWorld {

@@ -93,6 +93,21 @@ export interface ProposedFixes {
    * earlier persists finished).
    */
   noLeadWhileInstalling?: boolean
+  /**
+   * Read barrier for answers that changed nothing: a primary answers `ok: false` only after a
+   * majority confirmed, after the batch was planned, that it still leads its term (the arbiter's
+   * confirmation round). Without it, a primary cut off from the others, not stepped down yet,
+   * answered a repeated request `ok: false` from its stale state while a new primary applied the
+   * request's first attempt.
+   */
+  readBarrier?: boolean
+  /**
+   * Snapshot messages name their snapshot: a chunk, request rows or end is taken only by the
+   * transfer of the same index. Without it, when a begin was lost (a broken stream), the chunks
+   * and end of that transfer completed the one before — at another index — with their records:
+   * a store at index 122 holding the data of index 124, one key missing from it.
+   */
+  snapshotIndexed?: boolean
 }
 
 /** What a peer needs from the world. */
@@ -209,6 +224,8 @@ export class SimPeer {
           })
         })
       },
+      // As in peer.ts: ArbiterShell.confirmLeadership.
+      ...(this.host.fixes.readBarrier === true ? { leadership: async () => { await this.confirmLeadership() } } : {}),
       onAppended: entries => {
         // As in peer.ts: Replication.appended, then afterAppend.
         const last = entries[entries.length - 1]
@@ -298,9 +315,45 @@ export class SimPeer {
     this.flush()
   }
 
+  /** ArbiterShell.confirmLeadership: a confirmation round, settled by flush (or the timeout). */
+  private async confirmLeadership (): Promise<void> {
+    const core = this.core
+    if (core === undefined || this.failure !== undefined || !this.alive) throw new OperationFailedError('the arbiter is not running', '')
+    const round = core.startConfirmation(this.now())
+    if (round === undefined) throw new OperationFailedError('this peer is not the primary', '')
+    const term = core.term
+    await new Promise<void>((resolve, reject) => {
+      const w = { round, term, resolve, reject, done: false }
+      this.host.at(this.ackTimeoutMs, () => {
+        if (w.done) return
+        this.confirmations = this.confirmations.filter(x => x !== w)
+        reject(new OperationFailedError(`a majority of the members did not confirm this primary within ${this.ackTimeoutMs} ms`, ''))
+      })
+      this.confirmations.push(w)
+      this.flush()
+    })
+  }
+
+  private confirmations: Array<{ round: number, term: number, resolve: () => void, reject: (err: Error) => void, done: boolean }> = []
+
+  private settleConfirmations (): void {
+    const core = this.core
+    if (this.confirmations.length === 0 || core === undefined) return
+    const confirmed = core.confirmedRound()
+    this.confirmations = this.confirmations.filter(w => {
+      const lost = core.role !== 'primary' || core.term !== w.term
+      if (!lost && confirmed < w.round) return true
+      w.done = true
+      if (lost) w.reject(new OperationFailedError('this peer stopped being the primary before it could confirm it still leads', ''))
+      else w.resolve()
+      return false
+    })
+  }
+
   private flush (): void {
     const core = this.core
     if (core === undefined || this.failure !== undefined || !this.alive) return
+    this.settleConfirmations()
     const ready = core.takeReady()
     if (ready.persist === undefined && ready.messages.length === 0 && ready.events.length === 0) return
     this.chain = this.chain.then(async () => {
@@ -604,8 +657,9 @@ export class SimPeer {
       if (fixed) this.installChain = r.chain
       return
     }
+    if (msg.type !== 'snapshot-chunk' && msg.type !== 'snapshot-requests' && msg.type !== 'snapshot-end') return
     const r = this.receiving
-    if (r === undefined || r.from !== from) return
+    if (r === undefined || r.from !== from || (this.host.fixes.snapshotIndexed === true && msg.index !== r.index)) return
     r.lastChunkAt = now
     const step = (install: () => Promise<void>): void => {
       r.chain = r.chain.then(async () => { if (!r.failed) await install() }).catch(() => { r.failed = true })
