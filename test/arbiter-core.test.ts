@@ -262,12 +262,30 @@ test('a confirmation round (read barrier) counts only echoes of that round or a 
   t.is(c.startConfirmation(4022), undefined, 'only a primary confirms')
 })
 
-test('a member echoes a confirmation round in its heartbeat ack', t => {
+test('a member echoes a confirmation round in its heartbeat ack only when it accepts the sender in its term', t => {
   const c = core('b')
   c.step('a', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 5, version: 3, probe: 42 }, 100)
   t.like(sent(c.takeReady(), 'heartbeat-ack')[0].msg, { type: 'heartbeat-ack', term: 5, probe: 42 })
   c.step('a', heartbeat(5), 200)
   t.is((sent(c.takeReady(), 'heartbeat-ack')[0].msg as { probe?: number }).probe, undefined)
+  // A heartbeat of an older term (say, of the sender's run before a restart) is answered with
+  // the member's newer term, and vouches for no round.
+  c.step('c', vote(6), 300)
+  c.takeReady()
+  c.step('a', { type: 'heartbeat', term: 5, clusterId: CID, configTerm: 5, version: 3, probe: 50 }, 400)
+  const stale = sent(c.takeReady(), 'heartbeat-ack')[0].msg as { term: number, probe?: number }
+  t.is(stale.term, 6)
+  t.is(stale.probe, undefined)
+})
+
+test('a primary ignores an echo of a round it has not started (a restarted primary\'s rounds start again at 1)', t => {
+  const c = primary()
+  const r1 = c.startConfirmation(4000) as number
+  c.takeReady()
+  c.step('b', { type: 'heartbeat-ack', term: 6, configTerm: 6, version: 4, log: { term: 5, index: 10 }, probe: r1 + 50 }, 4001)
+  t.true(c.confirmedRound() < r1)
+  const r2 = c.startConfirmation(4002) as number
+  t.true(c.confirmedRound() < r2, 'the bogus echo confirms no later round either')
 })
 
 test('a non-member never starts an election', t => {

@@ -238,6 +238,25 @@ test('a primary answers ok: false only after a read barrier begun after the batc
   t.is(sent.length, 1)
 })
 
+test('an ok: false answer batched with a write whose acknowledgement fails still waits for the read barrier, and fails with it', async t => {
+  const { seq, lead, commitFails, sent } = await rig()
+  t.deepEqual(await seq.submit(set('k', 'v'), 'w1'), { ok: true, revision: 1 }) // the term is confirmed
+  // One batch: a failing condition and a write; the write's acknowledgement fails (cut off).
+  commitFails.on = true
+  lead.fails = true
+  const sentBefore = sent.length
+  const first = seq.submit(set('a', 'z'), 'w0') // takes the pump: the next two queue up behind it
+  const rejected = seq.submit(set('k', 'x', { ifNotExists: true }), 'w2')
+  const write = seq.submit(set('other', 'y'), 'w3')
+  await t.throwsAsync(first, { instanceOf: OperationFailedError })
+  await t.throwsAsync(write, { instanceOf: OperationFailedError })
+  t.is(sent.length, sentBefore + 2, 'w2 and w3 in one batch')
+  t.is(sent[sent.length - 1].length, 1, 'w3 made the entry, w2 none')
+  const err = await t.throwsAsync(rejected, { instanceOf: OperationFailedError })
+  t.is(err?.id, 'w2')
+  t.true(lead.calls >= 1, 'the barrier was asked')
+})
+
 /** A store on which an entry lands right after a request lookup missed it (a replica persist finishing as this peer takes over). */
 class RacingStore extends MemoryStore {
   race?: () => Promise<void>

@@ -792,7 +792,11 @@ export class ArbiterCore {
   /** Heartbeat or Members: accept the sender as primary of a term >= ours, then ack. */
   private fromPrimary (from: string, term: number, clusterId: string, config: Membership | undefined, now: number, kind: 'heartbeat' | 'members', probe?: number): void {
     if (this.clusterId === undefined || clusterId !== this.clusterId) return
-    if (term >= this.currentTerm) {
+    // A confirmation round is echoed only by a member that accepts the sender in its term: an
+    // answer with a newer term must not vouch for a round (a heartbeat of the sender's earlier
+    // run, before a restart, can carry any round number).
+    const accepted = term >= this.currentTerm
+    if (accepted) {
       this.adoptTerm(term, now)
       if (this.currentRole === 'primary') {
         this.log?.error('ignoring %s from %s: this peer is primary of term %d', kind, from, term)
@@ -808,7 +812,7 @@ export class ArbiterCore {
       this.send(from, ack)
     } else {
       const ack: HeartbeatAckMessage = { type: 'heartbeat-ack', term: this.currentTerm, configTerm: this.configTerm, version: this.configVersion, log: { ...this.logPos } }
-      if (probe !== undefined) ack.probe = probe
+      if (probe !== undefined && accepted) ack.probe = probe
       this.send(from, ack)
     }
   }
@@ -834,7 +838,7 @@ export class ArbiterCore {
     if (f.acked === undefined || compareConfig(m, f.acked) > 0) f.acked = { configTerm: m.configTerm, version: m.version }
     if (m.type === 'heartbeat-ack') {
       f.log = { ...m.log }
-      if (m.probe !== undefined && m.probe > (this.probed.get(from) ?? 0)) this.probed.set(from, m.probe)
+      if (m.probe !== undefined && m.probe <= this.probeSeq && m.probe > (this.probed.get(from) ?? 0)) this.probed.set(from, m.probe)
     }
     this.checkCommit(now)
     if (this.transfer !== undefined && from === this.transfer.target) {

@@ -296,6 +296,7 @@ export class ArbiterShell {
       // messages that depended on it were not sent. The peer stops taking part (role: joining).
       this.failure = err instanceof Error ? err : new Error(String(err))
       this.log.error('could not persist the arbiter state; the arbiter stops: %e', err)
+      this.settleConfirmations(`the arbiter stopped: ${this.failure.message}`)
       if (this.timer !== undefined) clearInterval(this.timer)
       this.timer = undefined
       this.init.onEvent({ type: 'role', role: 'joining', previous: core.status(this.now()).role, term: core.status(this.now()).term })

@@ -385,11 +385,22 @@ export class Sequencer {
         this.termConfirmed = term // every member holds this batch, so the term's first entry too
         batch.forEach((p, i) => p.resolve(results[i]))
       },
-      (err: any) => {
+      async (err: any) => {
         // The writes that made entries fail. Answers that wrote nothing hold once this term is
-        // confirmed (see the batch that changed nothing above); until then they fail too.
+        // confirmed, and behind a read barrier begun after planning, as for a batch that changed
+        // nothing (above): the failed acknowledgement proved nothing about who leads. Until then,
+        // or when the barrier fails too, they fail with the batch.
+        let unconfirmed: Error | undefined = this.termConfirmed !== term ? err : undefined
+        if (unconfirmed === undefined && this.leadershipHook !== undefined && results.some(r => !r.ok)) {
+          try {
+            await this.leadershipHook()
+            if (this.term() !== term) unconfirmed = err
+          } catch {
+            unconfirmed = err
+          }
+        }
         batch.forEach((p, i) => {
-          if (results[i].ok || this.termConfirmed !== term) p.reject(failedFor(err, p.id))
+          if (results[i].ok || unconfirmed !== undefined) p.reject(failedFor(unconfirmed ?? err, p.id))
           else p.resolve(results[i])
         })
       })
