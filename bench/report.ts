@@ -56,17 +56,20 @@ function spreads (runs: Run[], fields: readonly string[]): Record<string, Spread
 
 const errorsOf = (runs: Run[]): number => runs.reduce((a, r) => a + (r.errors ?? 0), 0)
 
+/** The figures of a write load: writes/s, p50 and p99 spreads, and the errors summed over the runs. */
+const writeFigures = (runs: Run[]): Record<string, Spread | number> => ({ ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) })
+
+/** Acked writes through the peer API on the primary of `peers` peers, `inFlight` at a time. */
+export function ackedWrite (peers: number, inFlight: number, runs: Run[]): Result {
+  return { name: 'acked-write', peers, inFlight, fsync: true, ...writeFigures(runs) }
+}
+
 /**
  * The same acked writes with fsync off on every peer (not as shipped): beside the fsync-on
  * figure it shows what the disk flushes cost (the `limits` scenario).
  */
 export function ackedWriteFsyncOff (peers: number, inFlight: number, runs: Run[]): Result {
-  return { name: 'acked-write-fsync-off', peers, inFlight, fsync: false, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
-}
-
-/** Acked writes through the peer API on the primary of `peers` peers, `inFlight` at a time. */
-export function ackedWrite (peers: number, inFlight: number, runs: Run[]): Result {
-  return { name: 'acked-write', peers, inFlight, fsync: true, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
+  return { name: 'acked-write-fsync-off', peers, inFlight, fsync: false, ...writeFigures(runs) }
 }
 
 /**
@@ -74,7 +77,7 @@ export function ackedWrite (peers: number, inFlight: number, runs: Run[]): Resul
  * then also pays for compacting the history below the floor, as on any long-running store.
  */
 export function ackedWriteSteady (peers: number, inFlight: number, runs: Run[], retainRevisions = 100_000): Result {
-  return { name: 'acked-write-steady', peers, inFlight, fsync: true, retainRevisions, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
+  return { name: 'acked-write-steady', peers, inFlight, fsync: true, retainRevisions, ...writeFigures(runs) }
 }
 
 /** Acked writes on one standalone peer in one process (no networking). */
@@ -149,7 +152,7 @@ export function ceilingLibp2pRtt (runs: Run[]): Result {
 
 /** Another system measured in the same run (`--compare`). */
 export function compare (name: string, setup: string, inFlight: number, runs: Run[]): Result {
-  return { name, setup, inFlight, ...spreads(runs, ['opsPerSec', 'p50Ms', 'p99Ms']), errors: errorsOf(runs) }
+  return { name, setup, inFlight, ...writeFigures(runs) }
 }
 
 const isSpread = (v: unknown): v is Spread => typeof v === 'object' && v !== null && 'median' in v

@@ -1151,7 +1151,7 @@ export class ArbiterCore {
     if (m.term > this.currentTerm) { this.adoptTerm(m.term, now); return }
     if (m.term !== this.currentTerm || from !== this.currentPrimary || this.currentRole !== 'secondary' || !this.isMember()) return
     // Only a leaving primary hands over: should this peer win and leave too, it must not hand back.
-    this.leavers.set(from, now)
+    this.markLeaving(from, now)
     this.log?.('handover from %s: starting an election now', from)
     this.startElection(now)
   }

@@ -202,6 +202,16 @@ export class Sequencer {
     return { ok: true, revision: made.revision }
   }
 
+  /**
+   * The read barrier (`leadership` hook) for answers that changed nothing, begun now, after their
+   * batch was planned; rejects when it fails or this peer's term moved meanwhile.
+   */
+  private async stillLeads (term: number): Promise<void> {
+    if (this.leadershipHook === undefined) return
+    await this.leadershipHook()
+    if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before it confirmed it still leads`, '')
+  }
+
   /** Keep `done` (an answer still to be given) in `inflight` until it settles, for `stop`. */
   private track (done: Promise<unknown>): void {
     this.inflight.add(done)
@@ -337,7 +347,6 @@ export class Sequencer {
         answer()
         return
       }
-      const lead = this.leadershipHook
       const done = (async () => {
         if (this.termConfirmed !== term) {
           await this.confirmed(0)
@@ -345,10 +354,7 @@ export class Sequencer {
           if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before its state was confirmed`, '')
           this.termConfirmed = term
         }
-        if (lead !== undefined) {
-          await lead()
-          if (this.term() !== term) throw new OperationFailedError(`this peer's term changed from ${term} before it confirmed it still leads`, '')
-        }
+        await this.stillLeads(term)
         answer()
       })().catch((err: any) => {
         rejectAll(batch, p => new OperationFailedError(`the write changed nothing, but this primary could not confirm its state: ${String(err?.message ?? err)}`, p.id, { cause: err, unconfirmed: err?.unconfirmed }))
@@ -390,17 +396,10 @@ export class Sequencer {
         // confirmed, and behind a read barrier begun after planning, as for a batch that changed
         // nothing (above): the failed acknowledgement proved nothing about who leads. Until then,
         // or when the barrier fails too, they fail with the batch.
-        let unconfirmed: Error | undefined = this.termConfirmed !== term ? err : undefined
-        if (unconfirmed === undefined && this.leadershipHook !== undefined && results.some(r => !r.ok)) {
-          try {
-            await this.leadershipHook()
-            if (this.term() !== term) unconfirmed = err
-          } catch {
-            unconfirmed = err
-          }
-        }
+        const confirmed = this.termConfirmed === term && results.some(r => !r.ok) &&
+          await this.stillLeads(term).then(() => true, () => false)
         batch.forEach((p, i) => {
-          if (results[i].ok || unconfirmed !== undefined) p.reject(failedFor(unconfirmed ?? err, p.id))
+          if (results[i].ok || !confirmed) p.reject(failedFor(err, p.id))
           else p.resolve(results[i])
         })
       })

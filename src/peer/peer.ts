@@ -217,10 +217,7 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
       },
       onApplied: entries => { this.afterAppend(entries) },
       onInstalled: () => { this.afterInstall() },
-      onInstalling: on => {
-        this.arbiter?.setInstalling(on)
-        if (!on) this.arbiter?.setLogPosition({ term: this.store.state.term, index: this.store.state.index })
-      },
+      onInstalling: on => { if (on) this.arbiter?.setInstalling(true); else this.logPositionToArbiter() },
       // Joining: ask the primary at once instead of on the next hello round (up to 500 ms).
       onCaughtUp: primary => { this.arbiter?.joinNow(primary) },
       // A replica that cannot persist would hold back every write: stop taking part instead.
@@ -328,10 +325,15 @@ export class Peer extends TypedEventEmitter<PeerEvents> implements KvPeer {
 
   /** After a snapshot install: the store jumped to a new position. */
   private afterInstall (): void {
+    this.logPositionToArbiter()
+    this.wakeReaders()
+  }
+
+  /** The store is not installing (any more): the arbiter may lead again, at the store's position. */
+  private logPositionToArbiter (): void {
     const { index, term } = this.store.state
     this.arbiter?.setInstalling(false)
     this.arbiter?.setLogPosition({ term, index })
-    this.wakeReaders()
   }
 
   private wakeReaders (): void {

@@ -53,15 +53,18 @@ function encodeRequestRow (row: RequestEntry): Bytes {
     .varint(row.index).varint(row.term).varint(row.revision).finish()
 }
 
-/** A request-index row (a view of `k`); rows written before session 6 hold the index alone. */
-function decodeRequestRow (k: Bytes, v: Bytes): { request: Bytes, index: number, position?: { term: number, revision: number } } {
+/**
+ * A request-index row, its fingerprint a view of `k`: a whole RequestRow, or — written before
+ * session 6 — the index alone (term and revision undefined: read them from the entry).
+ */
+function decodeRequestRow (k: Bytes, v: Bytes): RequestRow | { request: Bytes, index: number, term?: undefined, revision?: undefined } {
   const request = requestOfKey(k)
   const r = new Reader(v)
   const index = r.varint()
   if (r.remaining === 0) return { request, index }
-  const position = { term: r.varint(), revision: r.varint() }
+  const row = { request, index, term: r.varint(), revision: r.varint() }
   r.end()
-  return { request, index, position }
+  return row
 }
 
 /** Entries per `nextv` when reading a snapshot. */
@@ -208,7 +211,7 @@ export class LevelStore implements Store {
       for (let rows = await it.nextv(REQUEST_READ_BATCH); rows.length > 0; rows = await it.nextv(REQUEST_READ_BATCH)) {
         for (const [k, v] of rows) {
           const row = decodeRequestRow(k, v)
-          if (row.position !== undefined && row.index < this.current.firstLogIndex) this.requests.addBelow({ request: row.request, index: row.index, ...row.position })
+          if (row.term !== undefined && row.index < this.current.firstLogIndex) this.requests.addBelow(row)
           else this.requests.add(row.request, row.index)
         }
       }
@@ -794,7 +797,7 @@ class LevelSnapshot implements StoreSnapshot {
           const row = decodeRequestRow(k, v)
           if (row.index > last) continue
           const request = row.request.slice()
-          if (row.position !== undefined) out.push({ request, index: row.index, ...row.position })
+          if (row.term !== undefined) out.push({ request, index: row.index, term: row.term, revision: row.revision })
           else if (row.index >= firstLogIndex && legacy.push({ request, index: row.index }) >= LEGACY_ROW_READS) await readLegacy()
           while (out.length >= maxRows) {
             yield out.splice(0, maxRows)

@@ -413,11 +413,11 @@ export class SimPeer {
   }
 
   private afterInstall (): void {
-    this.restoreLogPosition()
+    this.logPositionToArbiter()
   }
 
   /** The store is not installing (any more): the arbiter may lead again, at the store's position. */
-  private restoreLogPosition (): void {
+  private logPositionToArbiter (): void {
     const { index, term } = this.disk.state
     if (this.host.fixes.noLeadWhileInstalling === true) this.core?.setInstalling(false)
     this.core?.setLogPosition({ term, index })
@@ -650,7 +650,7 @@ export class SimPeer {
         try {
           await this.disk.beginInstall({ index: msg.index, term: msg.entryTerm, revision: msg.revision })
         } catch (err) {
-          if (tell && !this.disk.installing) this.restoreLogPosition()
+          if (tell && !this.disk.installing) this.logPositionToArbiter()
           throw err
         }
       }).catch(() => { r.failed = true })
